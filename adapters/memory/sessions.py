@@ -1,0 +1,47 @@
+"""Sessions in process memory: one worker only."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from adapters.memory.expiring import ExpiringDict
+from domain.entities import LoginSession
+from domain.ports import Clock
+
+
+class InMemorySessionStore:
+    def __init__(self, *, clock: Clock) -> None:
+        self._sessions: ExpiringDict[bytes, LoginSession] = ExpiringDict(clock.now)
+        self._by_user: dict[int, set[bytes]] = {}
+        self._session_keys: ExpiringDict[int, str] = ExpiringDict(clock.now)
+
+    async def create(self, token_hash: bytes, session: LoginSession, *, session_key: str) -> None:
+        self._sessions.set(token_hash, session, session.expires_at)
+        hashes = self._by_user.setdefault(session.user_id, set())
+        hashes.add(token_hash)
+        hashes.intersection_update(h for h in list(hashes) if self._sessions.get(h) is not None)
+        self._session_keys.set(session.user_id, session_key, session.max_expires_at)
+
+    async def get(self, token_hash: bytes) -> LoginSession | None:
+        return self._sessions.get(token_hash)
+
+    async def extend(self, token_hash: bytes, expires_at: float) -> None:
+        session = self._sessions.get(token_hash)
+        if session is not None:
+            self._sessions.set(token_hash, replace(session, expires_at=expires_at), expires_at)
+
+    async def delete(self, token_hash: bytes) -> LoginSession | None:
+        session = self._sessions.pop(token_hash)
+        if session is not None:
+            self._by_user.get(session.user_id, set()).discard(token_hash)
+        return session
+
+    async def delete_all(self, user_id: int) -> int:
+        ended = [h for h in self._by_user.pop(user_id, set()) if self._sessions.pop(h) is not None]
+        return len(ended)
+
+    async def session_key(self, user_id: int) -> str | None:
+        return self._session_keys.get(user_id)
+
+    async def ping(self) -> None:
+        return None

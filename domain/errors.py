@@ -1,0 +1,100 @@
+"""Domain errors. Each carries a stable snake_case ``code``; the HTTP layer maps it to a status."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error the use cases raise on purpose."""
+
+    code = "domain_error"
+    message = "The request could not be completed."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.message)
+
+    @property
+    def detail(self) -> str:
+        return str(self.args[0])
+
+
+class InvalidRequest(DomainError):
+    code = "invalid_request"
+    message = "The request is malformed."
+
+
+class Unauthorized(DomainError):
+    code = "unauthorized"
+    message = "A valid login token is required."
+
+
+class RetryLater(DomainError):
+    """An error after which the client may try again in ``retry_after`` seconds."""
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))
+
+
+class RateLimited(RetryLater):
+    code = "rate_limited"
+    message = "Too many requests; try again later."
+
+
+class StoreUnavailable(DomainError):
+    """A store (sessions or users) cannot be reached in time."""
+
+    code = "unavailable"
+    message = "A storage backend is unavailable; try again shortly."
+
+
+class WeChatFailure(DomainError):
+    """Base of the failures of a WeChat call."""
+
+
+class InvalidCode(WeChatFailure):
+    """WeChat rejected the login code: invalid, expired or already used (40029, 40163)."""
+
+    code = "invalid_code"
+    message = "The login code is invalid, expired or already used; call wx.login() again."
+
+
+class UserBlocked(WeChatFailure):
+    """WeChat refuses a high-risk user (40226)."""
+
+    code = "user_blocked"
+    message = "WeChat refused to log this user in."
+
+
+class WeChatRateLimited(WeChatFailure, RateLimited):
+    """WeChat's minute quota is hit (45011)."""
+
+    message = "WeChat's rate limit was reached; try again later."
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 60) -> None:
+        RateLimited.__init__(self, message, retry_after=retry_after)
+
+
+class WeChatBusy(WeChatFailure, RetryLater):
+    """WeChat answered -1 (system busy). Never retried upstream: a code is single-use."""
+
+    code = "wechat_busy"
+    message = "WeChat is busy; send the same code again shortly."
+
+
+class WeChatError(WeChatFailure):
+    """WeChat answered something unusable: another errcode, a non-JSON body, HTTP 5xx..."""
+
+    code = "wechat_error"
+    message = "WeChat returned an unusable answer."
+
+
+class WeChatTimeout(WeChatFailure):
+    code = "wechat_timeout"
+    message = "WeChat did not answer in time."
+
+
+WECHAT_FAILURES: dict[str, type[WeChatFailure]] = {
+    cls.code: cls
+    for cls in (InvalidCode, UserBlocked, WeChatRateLimited, WeChatBusy, WeChatError, WeChatTimeout)
+}
+"""WeChat failures by code, so an outcome shared between processes can be raised again."""

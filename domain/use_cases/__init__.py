@@ -1,0 +1,1 @@
+"""One use case per module, each a class with one ``async def execute(request)``."""

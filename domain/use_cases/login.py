@@ -1,0 +1,88 @@
+"""Log a mini-program user in with the code from ``wx.login()``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from domain.code_exchange import CodeExchange
+from domain.entities import LoginSession
+from domain.errors import RateLimited
+from domain.ports import Clock, RateLimiter, SessionStore, TokenGenerator, UserRepository
+from domain.tokens import hash_token
+from domain.use_cases.policy import SessionPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class LoginRequest:
+    code: str
+    client_address: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    token: str
+    expires_in: int
+    user_id: int
+    created: bool
+
+
+class LoginUseCase:
+    """Exchange a code for a WeChat session, upsert the user, issue a token.
+
+    Rules:
+    - at most ``rate_per_minute`` logins per client address per minute (0: no limit);
+    - the code is exchanged at WeChat once, however often it is sent (see ``CodeExchange``);
+    - the user is found or created by openid; ``created`` is true only for the creating login;
+    - the token is issued last, so a failed login leaves no token that works;
+    - the newest ``session_key`` is kept server-side; other tokens of the user live on.
+    """
+
+    def __init__(
+        self,
+        *,
+        exchange: CodeExchange,
+        users: UserRepository,
+        sessions: SessionStore,
+        rate_limiter: RateLimiter,
+        tokens: TokenGenerator,
+        clock: Clock,
+        policy: SessionPolicy,
+        rate_per_minute: int,
+    ) -> None:
+        self._exchange = exchange
+        self._users = users
+        self._sessions = sessions
+        self._rate_limiter = rate_limiter
+        self._tokens = tokens
+        self._clock = clock
+        self._policy = policy
+        self._rate_per_minute = rate_per_minute
+
+    async def execute(self, request: LoginRequest) -> LoginResult:
+        if self._rate_per_minute > 0:
+            retry_after = await self._rate_limiter.hit(
+                f"login:{request.client_address}",
+                limit=self._rate_per_minute,
+                window=60,
+                now=self._clock.now(),
+            )
+            if retry_after is not None:
+                raise RateLimited(retry_after=retry_after)
+
+        wechat = await self._exchange.exchange(request.code)
+        now = self._clock.now()
+        user, created = await self._users.get_or_create(
+            wechat.openid, unionid=wechat.unionid, now=now
+        )
+        token = self._tokens.new_token()
+        session = LoginSession(
+            user_id=user.id,
+            user_created_at=user.created_at,
+            login_at=now,
+            expires_at=self._policy.first_expiry(now),
+            max_expires_at=now + self._policy.max_age,
+        )
+        await self._sessions.create(hash_token(token), session, session_key=wechat.session_key)
+        return LoginResult(
+            token=token, expires_in=session.expires_in(now), user_id=user.id, created=created
+        )

@@ -1,0 +1,23 @@
+"""Fixtures shared by every test. Real servers live in ``tests/fixtures``, one module each."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fakes import FakeClock, SequentialTokens
+
+pytest_plugins = [
+    "tests.fixtures.redis_server",
+    "tests.fixtures.mariadb_server",
+    "tests.fixtures.wechat_simulator",
+]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def tokens() -> SequentialTokens:
+    return SequentialTokens()

@@ -1,0 +1,28 @@
+"""Deterministic stand-ins for the clock and token ports."""
+
+from __future__ import annotations
+
+import time
+
+
+class FakeClock:
+    """Starts at the real time (so real stores with their own expiry agree) and moves on demand."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self.current = time.time() if start is None else start
+
+    def now(self) -> float:
+        return self.current
+
+    def advance(self, seconds: float) -> None:
+        self.current += seconds
+
+
+class SequentialTokens:
+    def __init__(self) -> None:
+        self.issued: list[str] = []
+
+    def new_token(self) -> str:
+        token = f"test-token-{len(self.issued) + 1:04d}-{'x' * 20}"
+        self.issued.append(token)
+        return token

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from domain.entities import LoginSession
 from domain.errors import Unauthorized
@@ -14,6 +14,14 @@ from domain.use_cases.policy import SessionPolicy
 @dataclass(frozen=True, slots=True)
 class AuthenticateRequest:
     token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    """The live session behind a token, and the seconds it has left after any slide."""
+
+    session: LoginSession
+    expires_in: int
 
 
 class AuthenticateUseCase:
@@ -28,7 +36,7 @@ class AuthenticateUseCase:
         self._clock = clock
         self._policy = policy
 
-    async def execute(self, request: AuthenticateRequest) -> LoginSession:
+    async def execute(self, request: AuthenticateRequest) -> Authenticated:
         token_hash = hash_token(request.token)
         session = await self._sessions.get(token_hash)
         now = self._clock.now()
@@ -39,13 +47,7 @@ class AuthenticateUseCase:
             expires_at=session.expires_at,
             login_at=session.login_at,
         )
-        if new_expiry is None:
-            return session
-        await self._sessions.extend(token_hash, new_expiry)
-        return LoginSession(
-            user_id=session.user_id,
-            user_created_at=session.user_created_at,
-            login_at=session.login_at,
-            expires_at=new_expiry,
-            max_expires_at=session.max_expires_at,
-        )
+        if new_expiry is not None:
+            await self._sessions.extend(token_hash, new_expiry)
+            session = replace(session, expires_at=new_expiry)
+        return Authenticated(session=session, expires_in=session.expires_in(now))

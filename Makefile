@@ -1,0 +1,60 @@
+# weapp-login — the index of commands. `make run` serves on embedded defaults; `make test` checks all.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+APT_GET := DEBIAN_FRONTEND=noninteractive apt-get -y -q -o Dpkg::Use-Pty=0
+
+.PHONY: help install system-deps run migrate test test-python test-client lint check-dists bench clean
+
+help:
+	@echo "make run      start the service on embedded defaults (simulator, memory sessions, SQLite)"
+	@echo "make test     install what is missing, then run every test (real Redis and MariaDB)"
+	@echo "make migrate  apply the database migrations to DATABASE_URL"
+	@echo "make lint     ruff, mypy (strict on domain/) and the architecture contracts"
+	@echo "make bench    the benchmark (see README)"
+
+$(STAMP): requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian packages the tests start their own throw-away servers from.
+system-deps:
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	{ command -v mariadbd >/dev/null || test -x /usr/sbin/mariadbd; } || missing="$$missing mariadb-server"; \
+	command -v node >/dev/null || missing="$$missing nodejs"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(APT_GET) update >/dev/null && $(APT_GET) install --no-install-recommends $$missing >/dev/null; \
+	fi
+
+# `domain`, `adapters` and `entrypoints` are also PyPI names: none may shadow ours.
+check-dists: $(STAMP)
+	@! $(BIN)/pip list --format=freeze 2>/dev/null | grep -iE '^(domain|adapters|entrypoints|container|settings)==' \
+		|| { echo "a PyPI distribution shadows a project package"; exit 1; }
+
+run: $(STAMP)
+	$(BIN)/python -m entrypoints
+
+migrate: $(STAMP)
+	$(BIN)/python -m adapters.sqlalchemy.migrate
+
+test: system-deps $(STAMP) check-dists
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/pytest -q
+	@if [ -d clients/weapp/test ]; then $(MAKE) --no-print-directory test-client; fi
+
+test-client: $(STAMP)
+	cd clients/weapp && WEAPP_PYTHON=$(CURDIR)/$(BIN)/python node --test test/
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

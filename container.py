@@ -1,0 +1,107 @@
+"""The composition root: the one place that sees both the adapters and the HTTP edge.
+
+Reads top-down: configuration → resources → adapters (chosen by configuration) → use cases.
+Resources are opened by the app's ``before_server_start`` listener and closed after it stops.
+"""
+
+from __future__ import annotations
+
+from dependency_injector import containers, providers
+
+from adapters.memory import (
+    InMemoryCodeExchangeRegistry,
+    InMemoryRateLimiter,
+    InMemorySessionStore,
+)
+from adapters.redis.client import open_redis
+from adapters.redis.code_exchange import RedisCodeExchangeRegistry
+from adapters.redis.rate_limit import RedisRateLimiter
+from adapters.redis.sessions import RedisSessionStore
+from adapters.sqlalchemy.engine import open_engine
+from adapters.sqlalchemy.migrate import upgrade_to_head
+from adapters.sqlalchemy.users import SqlAlchemyUserRepository
+from adapters.system import SecretTokenGenerator, SystemClock
+from adapters.wechat.embedded import serve_embedded_simulator
+from adapters.wechat.gateway import AiohttpWeChatGateway
+from adapters.wechat.http import open_client_session
+from domain.code_exchange import CodeExchange, ExchangeTimings
+from domain.use_cases.authenticate import AuthenticateUseCase
+from domain.use_cases.login import LoginUseCase
+from domain.use_cases.logout import LogoutUseCase
+from domain.use_cases.policy import SessionPolicy
+from domain.use_cases.readiness import ReadinessUseCase
+
+
+class Container(containers.DeclarativeContainer):
+    config = providers.Configuration(strict=True)
+
+    # Resources: one of each per worker process.
+    wechat_http = providers.Resource(open_client_session, timeout=config.wechat_timeout_seconds)
+    redis_client = providers.Resource(open_redis, url=config.redis_url)
+    database = providers.Resource(open_engine, url=config.database_url)
+    wechat_base_url = providers.Selector(
+        config.wechat_backend,
+        simulator=providers.Resource(
+            serve_embedded_simulator, appid=config.wechat.appid, secret=config.wechat.secret
+        ),
+        wechat=config.wechat_api_base,
+    )
+
+    migrate = providers.Callable(upgrade_to_head, url=config.database_url)
+
+    # Adapters.
+    clock = providers.Singleton(SystemClock)
+    tokens = providers.Singleton(SecretTokenGenerator)
+    wechat_gateway = providers.Singleton(
+        AiohttpWeChatGateway,
+        session=wechat_http,
+        base_url=wechat_base_url,
+        appid=config.wechat.appid,
+        secret=config.wechat.secret,
+        timeout=config.wechat_timeout_seconds,
+    )
+    session_store = providers.Selector(
+        config.sessions_backend,
+        memory=providers.Singleton(InMemorySessionStore, clock=clock),
+        redis=providers.Singleton(RedisSessionStore, client=redis_client),
+    )
+    code_registry = providers.Selector(
+        config.sessions_backend,
+        memory=providers.Singleton(InMemoryCodeExchangeRegistry, clock=clock),
+        redis=providers.Singleton(RedisCodeExchangeRegistry, client=redis_client),
+    )
+    rate_limiter = providers.Selector(
+        config.sessions_backend,
+        memory=providers.Singleton(InMemoryRateLimiter, clock=clock),
+        redis=providers.Singleton(RedisRateLimiter, client=redis_client),
+    )
+    user_repository = providers.Singleton(SqlAlchemyUserRepository, engine=database)
+
+    # Domain services and use cases.
+    policy = providers.Singleton(
+        SessionPolicy, ttl=config.session_ttl_seconds, max_age=config.session_max_age_seconds
+    )
+    code_exchange = providers.Singleton(
+        CodeExchange,
+        gateway=wechat_gateway,
+        registry=code_registry,
+        timings=providers.Singleton(ExchangeTimings, pending_ttl=config.code_pending_seconds),
+    )
+    login_use_case = providers.Factory(
+        LoginUseCase,
+        exchange=code_exchange,
+        users=user_repository,
+        sessions=session_store,
+        rate_limiter=rate_limiter,
+        tokens=tokens,
+        clock=clock,
+        policy=policy,
+        rate_per_minute=config.login_rate_per_minute,
+    )
+    authenticate_use_case = providers.Factory(
+        AuthenticateUseCase, sessions=session_store, clock=clock, policy=policy
+    )
+    logout_use_case = providers.Factory(LogoutUseCase, sessions=session_store, clock=clock)
+    readiness_use_case = providers.Factory(
+        ReadinessUseCase, sessions=session_store, users=user_repository
+    )

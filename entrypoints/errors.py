@@ -1,0 +1,100 @@
+"""The one table that maps errors to HTTP statuses, and the error body every failure uses."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from sanic import HTTPResponse, Request
+from sanic.exceptions import (
+    BadRequest,
+    HeaderNotFound,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    RangeNotSatisfiable,
+    RequestTimeout,
+    SanicException,
+    ServiceUnavailable,
+)
+from sanic.handlers import ErrorHandler
+
+from domain import errors as domain
+
+logger = logging.getLogger("weapp_login.errors")
+
+STATUS_BY_ERROR: dict[type[domain.DomainError], int] = {
+    domain.InvalidRequest: 400,
+    domain.Unauthorized: 401,
+    domain.InvalidCode: 401,
+    domain.UserBlocked: 403,
+    domain.RateLimited: 429,
+    domain.WeChatBusy: 503,
+    domain.StoreUnavailable: 503,
+    domain.WeChatError: 502,
+    domain.WeChatTimeout: 504,
+}
+"""Most specific class first is not needed: lookup walks each error's MRO."""
+
+SANIC_ERRORS: list[tuple[type[SanicException], int, str, str]] = [
+    (NotFound, 404, "not_found", "No such endpoint."),
+    (MethodNotAllowed, 405, "method_not_allowed", "This endpoint does not take that method."),
+    (PayloadTooLarge, 413, "payload_too_large", "The request is too large."),
+    (RequestTimeout, 408, "request_timeout", "The request took too long to arrive."),
+    (HeaderNotFound, 400, "invalid_request", "A required header is missing."),
+    (RangeNotSatisfiable, 416, "invalid_request", "The range is not satisfiable."),
+    (ServiceUnavailable, 503, "unavailable", "The service is unavailable; try again shortly."),
+    (BadRequest, 400, "invalid_request", "The request is malformed."),
+]
+
+
+def error_response(
+    status: int, code: str, message: str, *, headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> HTTPResponse:
+    body: dict[str, Any] = {"error": {"code": code, "message": message}}
+    if extra:
+        body.update(extra)
+    return HTTPResponse(
+        orjson.dumps(body), status=status, headers=headers, content_type="application/json"
+    )
+
+
+def domain_error_response(error: domain.DomainError) -> HTTPResponse:
+    status = next(
+        (STATUS_BY_ERROR[cls] for cls in type(error).__mro__ if cls in STATUS_BY_ERROR), 500
+    )
+    headers: dict[str, str] = {}
+    if isinstance(error, domain.RetryLater):
+        headers["Retry-After"] = str(error.retry_after)
+    elif isinstance(error, domain.StoreUnavailable):
+        headers["Retry-After"] = "1"
+    if isinstance(error, domain.Unauthorized):
+        headers["WWW-Authenticate"] = 'Bearer realm="weapp-login"'
+    return error_response(status, error.code, error.detail, headers=headers)
+
+
+class JsonErrorHandler(ErrorHandler):
+    """Renders every failure, Sanic's own included, in the documented error shape.
+
+    Unexpected exceptions become a bare 500 with no detail; their traceback goes to the log only.
+    """
+
+    def default(self, request: Request, exception: Exception) -> HTTPResponse:
+        if isinstance(exception, domain.DomainError):
+            return domain_error_response(exception)
+        for cls, status, code, message in SANIC_ERRORS:
+            if isinstance(exception, cls):
+                headers = {}
+                if isinstance(exception, MethodNotAllowed):
+                    headers = dict(exception.headers or {})
+                return error_response(status, code, message, headers=headers)
+        if isinstance(exception, SanicException) and 400 <= (exception.status_code or 500) < 500:
+            status = exception.status_code
+            code = "headers_too_large" if status == 431 else "invalid_request"
+            return error_response(status, code, "The request was refused.")
+        logger.error(
+            "unhandled error", exc_info=exception, extra={"event": "unhandled_error"}
+        )
+        return error_response(500, "internal_error", "An unexpected error occurred.")

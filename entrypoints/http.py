@@ -1,0 +1,67 @@
+"""Reading requests: request ids, bearer tokens, JSON bodies, the client's address."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import orjson
+from sanic import Request
+
+from domain.errors import InvalidRequest, Unauthorized
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+_TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]{16,512}")
+_BEARER = re.compile(r"(?i)bearer[ \t]+(\S+)")
+
+
+def request_id_of(request: Request) -> str:
+    """The client's ``X-Request-ID`` when it is sane, else a new one."""
+    given = request.headers.get("x-request-id")
+    if given is not None and _REQUEST_ID.fullmatch(given):
+        return given
+    return uuid.uuid4().hex
+
+
+def token_of(request: Request) -> str:
+    """The login token from ``Authorization: Bearer <token>`` or the bare ``Authorization: <token>``.
+
+    Anything else (missing, repeated, another scheme, a malformed token) is ``Unauthorized``.
+    """
+    values = request.headers.getall("authorization", [])
+    if len(values) != 1:
+        raise Unauthorized()
+    value = values[0].strip(" \t")
+    bearer = _BEARER.fullmatch(value)
+    token = bearer.group(1) if bearer else value
+    if not _TOKEN.fullmatch(token):
+        raise Unauthorized()
+    return token
+
+
+def json_object_of(request: Request, *, allow_empty: bool = False) -> dict[str, Any]:
+    """The body as a JSON object; an empty body counts as ``{}`` only when ``allow_empty``."""
+    body = request.body
+    if not body.strip():
+        if allow_empty:
+            return {}
+        raise InvalidRequest("The body must be a JSON object.")
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise InvalidRequest("The body is not valid JSON.") from None
+    if not isinstance(value, dict):
+        raise InvalidRequest("The body must be a JSON object.")
+    return value
+
+
+def client_address_of(request: Request, trusted_proxies: int) -> str:
+    """The client's address: the peer's, or with trusted proxies the entry of ``X-Forwarded-For``
+    that the outermost trusted proxy saw (spoofed entries further left are ignored)."""
+    if trusted_proxies > 0:
+        forwarded = ",".join(request.headers.getall("x-forwarded-for", []))
+        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        if hops:
+            return hops[-min(trusted_proxies, len(hops))]
+    return request.conn_info.client_ip if request.conn_info else ""

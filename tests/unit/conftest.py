@@ -1,0 +1,72 @@
+"""Use cases wired to the in-memory adapters, as the container would wire them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from adapters.memory import (
+    InMemoryCodeExchangeRegistry,
+    InMemoryRateLimiter,
+    InMemorySessionStore,
+    InMemoryUserRepository,
+    InMemoryWeChatGateway,
+)
+from domain.code_exchange import CodeExchange, ExchangeTimings
+from domain.use_cases.authenticate import AuthenticateUseCase
+from domain.use_cases.login import LoginUseCase
+from domain.use_cases.logout import LogoutUseCase
+from domain.use_cases.policy import SessionPolicy
+from tests.fakes import FakeClock, SequentialTokens
+
+TTL = 1000
+MAX_AGE = 3000
+
+
+@dataclass
+class World:
+    clock: FakeClock
+    tokens: SequentialTokens
+    wechat: InMemoryWeChatGateway
+    users: InMemoryUserRepository
+    sessions: InMemorySessionStore
+    registry: InMemoryCodeExchangeRegistry
+    exchange: CodeExchange
+    policy: SessionPolicy
+
+    def login_use_case(self, *, rate_per_minute: int = 0) -> LoginUseCase:
+        return LoginUseCase(
+            exchange=self.exchange,
+            users=self.users,
+            sessions=self.sessions,
+            rate_limiter=InMemoryRateLimiter(clock=self.clock),
+            tokens=self.tokens,
+            clock=self.clock,
+            policy=self.policy,
+            rate_per_minute=rate_per_minute,
+        )
+
+    def authenticate_use_case(self) -> AuthenticateUseCase:
+        return AuthenticateUseCase(sessions=self.sessions, clock=self.clock, policy=self.policy)
+
+    def logout_use_case(self) -> LogoutUseCase:
+        return LogoutUseCase(sessions=self.sessions, clock=self.clock)
+
+
+@pytest.fixture
+def world(clock: FakeClock, tokens: SequentialTokens) -> World:
+    wechat = InMemoryWeChatGateway()
+    registry = InMemoryCodeExchangeRegistry(clock=clock)
+    return World(
+        clock=clock,
+        tokens=tokens,
+        wechat=wechat,
+        users=InMemoryUserRepository(),
+        sessions=InMemorySessionStore(clock=clock),
+        registry=registry,
+        exchange=CodeExchange(
+            gateway=wechat, registry=registry, timings=ExchangeTimings(poll_interval=0.001)
+        ),
+        policy=SessionPolicy(ttl=TTL, max_age=MAX_AGE),
+    )

@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from domain.errors import InvalidCode, RateLimited, StoreUnavailable, WeChatBusy
+from domain.tokens import hash_token
+from domain.use_cases.authenticate import AuthenticateRequest
+from domain.use_cases.login import LoginRequest
+from tests.unit.conftest import TTL, World
+
+
+async def test_first_login_creates_the_user_and_issues_a_working_token(world: World) -> None:
+    world.wechat.add_code("c1", "openid-alice", session_key="a2V5LWFsaWNl")
+    result = await world.login_use_case().execute(LoginRequest(code="c1"))
+
+    assert result.created is True
+    assert result.expires_in == TTL
+    session = await world.sessions.get(hash_token(result.token))
+    assert session is not None
+    assert session.user_id == result.user_id
+    assert await world.sessions.session_key(result.user_id) == "a2V5LWFsaWNl"
+
+
+async def test_second_login_of_a_user_reuses_the_user_id(world: World) -> None:
+    world.wechat.add_code("c1", "openid-alice")
+    world.wechat.add_code("c2", "openid-alice")
+    first = await world.login_use_case().execute(LoginRequest(code="c1"))
+    second = await world.login_use_case().execute(LoginRequest(code="c2"))
+
+    assert second.user_id == first.user_id
+    assert second.created is False
+    assert second.token != first.token
+
+
+async def test_a_new_login_leaves_the_other_tokens_of_the_user_working(world: World) -> None:
+    world.wechat.add_code("c1", "openid-alice")
+    world.wechat.add_code("c2", "openid-alice")
+    first = await world.login_use_case().execute(LoginRequest(code="c1"))
+    await world.login_use_case().execute(LoginRequest(code="c2"))
+
+    current = await world.authenticate_use_case().execute(AuthenticateRequest(first.token))
+    assert current.session.user_id == first.user_id
+
+
+async def test_the_newest_session_key_is_kept(world: World) -> None:
+    world.wechat.add_code("c1", "openid-alice", session_key="b2xkLWtleQ==")
+    world.wechat.add_code("c2", "openid-alice", session_key="bmV3LWtleQ==")
+    result = await world.login_use_case().execute(LoginRequest(code="c1"))
+    await world.login_use_case().execute(LoginRequest(code="c2"))
+
+    assert await world.sessions.session_key(result.user_id) == "bmV3LWtleQ=="
+
+
+async def test_a_code_sent_again_is_not_exchanged_again_and_logs_in_the_same_user(
+    world: World,
+) -> None:
+    world.wechat.add_code("c1", "openid-alice")
+    first = await world.login_use_case().execute(LoginRequest(code="c1"))
+    again = await world.login_use_case().execute(LoginRequest(code="c1"))
+
+    assert world.wechat.calls == ["c1"]
+    assert again.user_id == first.user_id
+    assert again.token != first.token
+
+
+async def test_a_code_is_remembered_for_its_five_minutes_only(world: World) -> None:
+    world.wechat.add_code("c1", "openid-alice")
+    await world.login_use_case().execute(LoginRequest(code="c1"))
+    world.clock.advance(301)
+
+    with pytest.raises(InvalidCode):
+        await world.login_use_case().execute(LoginRequest(code="c1"))
+    assert world.wechat.calls == ["c1", "c1"]
+
+
+async def test_concurrent_requests_with_one_code_share_one_wechat_call(world: World) -> None:
+    world.wechat.delay = 0.01
+    world.wechat.add_code("c1", "openid-alice")
+    results = await asyncio.gather(
+        *(world.login_use_case().execute(LoginRequest(code="c1")) for _ in range(20))
+    )
+
+    assert world.wechat.calls == ["c1"]
+    assert {r.user_id for r in results} == {results[0].user_id}
+    assert sum(r.created for r in results) == 1
+    assert len({r.token for r in results}) == 20
+
+
+async def test_a_busy_wechat_is_not_remembered_so_the_code_can_be_sent_again(
+    world: World,
+) -> None:
+    world.wechat.add_code("c1", "openid-alice")
+    world.wechat.failures["c1"] = WeChatBusy()
+    with pytest.raises(WeChatBusy):
+        await world.login_use_case().execute(LoginRequest(code="c1"))
+
+    del world.wechat.failures["c1"]
+    world.clock.advance(2)
+    result = await world.login_use_case().execute(LoginRequest(code="c1"))
+    assert result.created is True
+    assert world.wechat.calls == ["c1", "c1"]
+
+
+async def test_an_invalid_code_fails_and_creates_nothing(world: World) -> None:
+    with pytest.raises(InvalidCode):
+        await world.login_use_case().execute(LoginRequest(code="never-issued"))
+    assert await world.users.get(1) is None
+
+
+async def test_a_failed_session_write_leaves_no_token_but_the_user_is_found_again(
+    world: World,
+) -> None:
+    world.wechat.add_code("c1", "openid-alice")
+    world.wechat.add_code("c2", "openid-alice")
+
+    async def broken_create(*args: object, **kwargs: object) -> None:
+        raise StoreUnavailable()
+
+    working_create = world.sessions.create
+    world.sessions.create = broken_create  # type: ignore[method-assign]
+    with pytest.raises(StoreUnavailable):
+        await world.login_use_case().execute(LoginRequest(code="c1"))
+    assert world.tokens.issued  # a token was drawn ...
+    assert await world.sessions.get(hash_token(world.tokens.issued[0])) is None  # ... but is dead
+
+    world.sessions.create = working_create  # type: ignore[method-assign]
+    result = await world.login_use_case().execute(LoginRequest(code="c2"))
+    assert result.user_id == 1
+    assert result.created is False
+
+
+async def test_logins_beyond_the_rate_limit_of_an_address_are_refused(world: World) -> None:
+    use_case = world.login_use_case(rate_per_minute=2)
+    for n in range(2):
+        world.wechat.add_code(f"c{n}", "openid-alice")
+        await use_case.execute(LoginRequest(code=f"c{n}", client_address="10.0.0.1"))
+
+    with pytest.raises(RateLimited) as refused:
+        await use_case.execute(LoginRequest(code="c9", client_address="10.0.0.1"))
+    assert 1 <= refused.value.retry_after <= 60
+    assert world.wechat.calls == ["c0", "c1"]
+
+    world.wechat.add_code("c3", "openid-bob")
+    await use_case.execute(LoginRequest(code="c3", client_address="10.0.0.2"))

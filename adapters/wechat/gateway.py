@@ -1,0 +1,141 @@
+"""``WeChatGateway`` over aiohttp: ``jscode2session``, read leniently, never retried."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import aiohttp
+import orjson
+from yarl import URL
+
+from domain.entities import WeChatSession
+from domain.errors import (
+    InvalidCode,
+    UserBlocked,
+    WeChatBusy,
+    WeChatError,
+    WeChatFailure,
+    WeChatRateLimited,
+    WeChatTimeout,
+)
+
+logger = logging.getLogger(__name__)
+
+_BOM = b"\xef\xbb\xbf"
+
+_ERRCODES: dict[int, type[WeChatFailure]] = {
+    40029: InvalidCode,  # invalid or expired code (or a code of another appid)
+    40163: InvalidCode,  # code been used
+    40226: UserBlocked,  # high-risk user
+    45011: WeChatRateLimited,  # minute quota
+}
+
+
+class AiohttpWeChatGateway:
+    """Calls ``GET {base_url}/sns/jscode2session`` on a shared ``ClientSession``.
+
+    - One attempt per code, whatever happens: a code is single-use, and a retry of a call whose
+      answer was lost turns into 40163 "code been used".
+    - WeChat's body is JSON whatever its ``Content-Type`` (it says ``text/plain``); ``errcode``
+      may be absent, ``0``, or a string.
+    - Raised errors name at most WeChat's ``errcode``, the HTTP status or a driver's exception
+      type: never the secret, the code, the ``session_key`` or the openid. Driver exceptions are
+      not chained, since theirs can hold the request URL, whose query carries the secret.
+    - TLS certificates are verified by the session; ``http`` vs ``https`` is the settings' call.
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        base_url: str,
+        appid: str,
+        secret: str,
+        timeout: float,
+    ) -> None:
+        self._session = session
+        self._url = URL(base_url.rstrip("/") + "/sns/jscode2session")
+        self._appid = appid
+        self._secret = secret
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(url={str(self._url)!r}, appid={self._appid!r})"
+
+    async def code_to_session(self, code: str) -> WeChatSession:
+        status, body = await self._get(
+            {
+                "appid": self._appid,
+                "secret": self._secret,
+                "js_code": code,
+                "grant_type": "authorization_code",
+            }
+        )
+        if status >= 300:
+            logger.warning("WeChat jscode2session answered HTTP %d", status)
+            raise WeChatError(f"WeChat answered HTTP {status}.")
+        return _session_from(_json_object(body))
+
+    async def _get(self, params: dict[str, str]) -> tuple[int, bytes]:
+        try:
+            async with self._session.get(
+                self._url, params=params, timeout=self._timeout, allow_redirects=False
+            ) as resp:
+                return resp.status, await resp.read()
+        except TimeoutError:  # asyncio's and aiohttp's timeouts (also an OSError: caught first)
+            logger.warning("WeChat jscode2session timed out")
+            raise WeChatTimeout() from None
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            name = type(exc).__name__
+            logger.warning("WeChat jscode2session unreachable: %s", name)
+            raise WeChatError(f"WeChat could not be reached ({name}).") from None
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        data = orjson.loads(body.removeprefix(_BOM))
+    except orjson.JSONDecodeError:
+        logger.warning("WeChat jscode2session answered a non-JSON body (%d bytes)", len(body))
+        raise WeChatError("WeChat answered a body that is not JSON.") from None
+    if not isinstance(data, dict):
+        raise WeChatError("WeChat answered JSON that is not an object.")
+    return data
+
+
+def _session_from(data: dict[str, Any]) -> WeChatSession:
+    errcode = _errcode(data.get("errcode"))
+    if errcode == -1:
+        raise WeChatBusy(retry_after=1)
+    if errcode:
+        failure = _ERRCODES.get(errcode)
+        if failure is not None:
+            raise failure()
+        logger.warning("WeChat jscode2session answered errcode %d", errcode)
+        raise WeChatError(f"WeChat answered errcode {errcode}.")
+    openid, session_key = data.get("openid"), data.get("session_key")
+    if not (isinstance(openid, str) and openid and isinstance(session_key, str) and session_key):
+        logger.warning("WeChat jscode2session answered no openid or session_key")
+        raise WeChatError("WeChat's answer lacks the openid or the session_key.")
+    unionid = data.get("unionid")
+    return WeChatSession(
+        openid=openid,
+        session_key=session_key,
+        unionid=unionid if isinstance(unionid, str) and unionid else None,
+    )
+
+
+def _errcode(value: object) -> int:
+    """``errcode`` as an int: absent, null and ``""`` mean 0; numeric strings are accepted."""
+    if value is None or value == "":
+        return 0
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise WeChatError("WeChat answered an unreadable errcode.")

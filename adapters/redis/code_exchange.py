@@ -1,0 +1,68 @@
+"""The code-exchange registry in Redis: cross-process single-flight of WeChat code exchanges.
+
+One key per code hash, ``P c <hash>``, whose value is the state: ``p`` (pending), ``d`` followed
+by ``openid NUL session_key [NUL unionid]`` (done), or ``f`` followed by the error code (failed).
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from redis.asyncio import Redis
+
+from adapters.redis.client import store_errors, to_ms
+from domain.entities import WeChatSession
+from domain.ports import ClaimDone, ClaimFailed, ClaimPending, ClaimState
+
+_PENDING = b"p"
+_DONE = b"d"
+_FAILED = b"f"
+_SEPARATOR = b"\0"
+
+
+class RedisCodeExchangeRegistry:
+    """``CodeExchangeRegistry`` on Redis; a claim is ``SET NX PX GET`` (Redis >= 7.0)."""
+
+    def __init__(self, client: Redis, *, key_prefix: bytes = b"wl:") -> None:
+        self._client = client
+        self._prefix = key_prefix + b"c"
+
+    async def claim(self, code_hash: bytes, *, pending_ttl: float) -> ClaimState | None:
+        with store_errors():
+            previous = await self._client.set(
+                self._prefix + code_hash, _PENDING, nx=True, px=_ttl_ms(pending_ttl), get=True
+            )
+        return None if previous is None else _decode(cast(bytes, previous))
+
+    async def peek(self, code_hash: bytes) -> ClaimState | None:
+        with store_errors():
+            value = await self._client.get(self._prefix + code_hash)
+        return None if value is None else _decode(cast(bytes, value))
+
+    async def complete(self, code_hash: bytes, session: WeChatSession, *, ttl: float) -> None:
+        fields = [session.openid, session.session_key]
+        if session.unionid is not None:
+            fields.append(session.unionid)
+        value = _DONE + _SEPARATOR.join(field.encode() for field in fields)
+        with store_errors():
+            await self._client.set(self._prefix + code_hash, value, px=_ttl_ms(ttl))
+
+    async def fail(self, code_hash: bytes, error_code: str, *, ttl: float) -> None:
+        with store_errors():
+            await self._client.set(
+                self._prefix + code_hash, _FAILED + error_code.encode(), px=_ttl_ms(ttl)
+            )
+
+
+def _ttl_ms(seconds: float) -> int:
+    return max(1, to_ms(seconds))
+
+
+def _decode(value: bytes) -> ClaimState:
+    kind, body = value[:1], value[1:]
+    if kind == _DONE:
+        openid, session_key, *unionid = (field.decode() for field in body.split(_SEPARATOR))
+        return ClaimDone(WeChatSession(openid, session_key, unionid[0] if unionid else None))
+    if kind == _FAILED:
+        return ClaimFailed(body.decode())
+    return ClaimPending()

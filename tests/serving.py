@@ -1,0 +1,44 @@
+"""Serving the real Sanic app in the test's event loop, on a free loopback port."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sanic import Sanic
+
+from container import Container
+from entrypoints.app import create_app
+from settings import Settings
+
+Sanic.test_mode = True
+_names = itertools.count()
+
+
+def make_container(environ: dict[str, str] | None = None) -> Container:
+    """A fresh container configured as ``python -m entrypoints`` would be from ``environ``."""
+    container = Container()
+    container.config.from_dict(Settings.from_env(environ or {}).as_config())
+    return container
+
+
+@asynccontextmanager
+async def serve(container: Container) -> AsyncIterator[str]:
+    """Run the app with its listeners (resources opened and closed) and yield its base URL."""
+    app = create_app(container, name=f"weapp_login_test_{next(_names)}")
+    server = await app.create_server(
+        host="127.0.0.1", port=0, return_asyncio_server=True, access_log=False
+    )
+    assert server is not None
+    await server.startup()
+    await server.before_start()
+    await server.after_start()
+    port = server.server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await server.before_stop()
+        await server.close()
+        await server.wait_closed()
+        await server.after_stop()

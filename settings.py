@@ -7,8 +7,8 @@ never starts half-configured.
 from __future__ import annotations
 
 import os
-import secrets
 import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any

@@ -10,20 +10,22 @@ import asyncio
 import logging
 import sys
 from functools import partial
+from typing import TYPE_CHECKING
 
-from sanic import Sanic
-from sanic.worker.loader import AppLoader
-
-from container import Container
-from entrypoints.app import create_app
-from entrypoints.logs import configure_logging
 from settings import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from sanic import Sanic
 
 logger = logging.getLogger("weapp_login")
 
 
 def build_app() -> Sanic:
     """The app of one worker: settings from the environment, a fresh container."""
+    from container import Container
+    from entrypoints.app import create_app
+    from entrypoints.logs import configure_logging
+
     settings = Settings.from_env()
     configure_logging(settings.log_level)
     container = Container()
@@ -37,6 +39,13 @@ def main() -> int:
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
+    # Imported only once the settings hold, so a bad setting fails fast.
+    from sanic import Sanic
+    from sanic.worker.loader import AppLoader
+
+    from container import Container
+    from entrypoints.logs import configure_logging
+
     configure_logging(settings.log_level)
     if settings.uses_simulator:
         logger.warning(

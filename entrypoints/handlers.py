@@ -1,4 +1,4 @@
-"""Thin handlers: parse and validate, call ``execute``, serialise. No branching on business rules."""
+"""Thin handlers: parse and validate, call ``execute``, serialise. No business rules here."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ def request_id_of(request: Request) -> str:
 
 
 def token_of(request: Request) -> str:
-    """The login token from ``Authorization: Bearer <token>`` or the bare ``Authorization: <token>``.
+    """The token from ``Authorization: Bearer <token>`` or the bare ``Authorization: <token>``.
 
     Anything else (missing, repeated, another scheme, a malformed token) is ``Unauthorized``.
     """

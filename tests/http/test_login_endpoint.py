@@ -35,7 +35,8 @@ def assert_error(status: int, body: dict[str, Any], expected_status: int, code: 
     assert status == expected_status, body
     assert set(body) == {"error"}
     assert body["error"]["code"] == code
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    assert isinstance(body["error"]["message"], str)
+    assert body["error"]["message"]
 
 
 async def test_a_valid_code_logs_in_and_returns_the_token_in_body_and_header(

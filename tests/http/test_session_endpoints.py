@@ -130,7 +130,7 @@ async def test_logout_all_ends_every_token_of_the_user(service: Service) -> None
 async def test_logout_with_a_dead_token_is_401(service: Service) -> None:
     login = await service.login("code-1")
     await post_logout(service, login["token"])
-    status, body = await post_logout(service, login["token"])
+    status, _body = await post_logout(service, login["token"])
     assert status == 401
 
 

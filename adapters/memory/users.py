@@ -12,6 +12,7 @@ class InMemoryUserRepository:
         self._by_openid: dict[str, User] = {}
         self._by_id: dict[int, User] = {}
         self.last_login_at: dict[int, float] = {}
+        self.phones: dict[int, str] = {}
 
     async def get_or_create(
         self, openid: str, *, unionid: str | None, now: float
@@ -28,6 +29,9 @@ class InMemoryUserRepository:
 
     async def get(self, user_id: int) -> User | None:
         return self._by_id.get(user_id)
+
+    async def save_phone(self, user_id: int, phone: str) -> None:
+        self.phones[user_id] = phone
 
     async def ping(self) -> None:
         return None

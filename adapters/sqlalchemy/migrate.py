@@ -1,0 +1,47 @@
+"""Schema migrations (Alembic), run from code: at start in development and by ``make migrate``.
+
+``python -m adapters.sqlalchemy.migrate`` upgrades the database of ``DATABASE_URL`` (default:
+the SQLite file of development) to the newest revision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Connection, make_url
+
+from adapters.sqlalchemy.engine import open_engine
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/weapp.db"
+ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
+
+
+async def upgrade_to_head(url: str) -> None:
+    """Apply the migrations that the database at ``url`` lacks; a no-op when it is up to date."""
+    engine_of = asynccontextmanager(open_engine)
+    async with engine_of(url, pool_size=1) as engine, engine.begin() as connection:
+        await connection.run_sync(_upgrade_to_head)
+
+
+def _upgrade_to_head(connection: Connection) -> None:
+    config = Config(str(ALEMBIC_INI))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s [%(name)s] %(message)s")
+    url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    asyncio.run(upgrade_to_head(url))
+    shown = make_url(url).render_as_string(hide_password=True)
+    logging.getLogger(__name__).info("%s is at the newest revision", shown)
+
+
+if __name__ == "__main__":
+    main()

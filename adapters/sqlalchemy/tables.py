@@ -1,0 +1,49 @@
+"""The schema as SQLAlchemy Core tables: what the repository queries and Alembic compares against.
+
+Times are naive ``DATETIME(6)`` values in UTC (microseconds, no time zone arithmetic in the
+database); the adapter converts them from and to the domain's Unix seconds. Strings compare
+byte-wise on MySQL (``utf8mb4_bin``): openids are case-sensitive, and the default ``*_ci``
+collations would merge two users whose openids differ only in case.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Table
+from sqlalchemy.dialects import mysql
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+MYSQL_TABLE_OPTIONS: dict[str, Any] = {
+    f"{dialect}_{option}": value
+    for dialect in ("mysql", "mariadb")
+    for option, value in (("engine", "InnoDB"), ("charset", "utf8mb4"), ("collate", "utf8mb4_bin"))
+}
+"""``ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_bin``, spelled for both MySQL dialect names."""
+
+Id = BigInteger().with_variant(Integer(), "sqlite")
+"""BIGINT, except on SQLite where only ``INTEGER PRIMARY KEY`` is the auto-incrementing rowid."""
+
+Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("openid", String(64), nullable=False, unique=True),
+    Column("unionid", String(64), nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Column("last_login_at", Timestamp, nullable=False),
+    Column("phone", String(32), nullable=True),  # E.164, from getuserphonenumber (0002)
+    **MYSQL_TABLE_OPTIONS,
+)

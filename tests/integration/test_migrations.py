@@ -1,0 +1,92 @@
+"""The Alembic migrations build the schema the code expects, on MariaDB and SQLite, idempotently."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, inspect, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from adapters.sqlalchemy.engine import open_engine
+from adapters.sqlalchemy.migrate import ALEMBIC_INI, upgrade_to_head
+from adapters.sqlalchemy.tables import metadata
+from tests.fixtures.mariadb_server import MariaDBServer
+
+
+@pytest.fixture(params=["sqlite", pytest.param("mariadb", marks=pytest.mark.integration)])
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database; the SQLite file's directory does not exist yet."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'var' / 'weapp.db'}"
+    server: MariaDBServer = request.getfixturevalue("mariadb_server")
+    return server.create_database("weapp_fresh")
+
+
+@asynccontextmanager
+async def connected(url: str) -> AsyncIterator[AsyncConnection]:
+    async with asynccontextmanager(open_engine)(url) as engine, engine.connect() as connection:
+        yield connection
+
+
+def users_schema(connection: Connection) -> dict[str, Any]:
+    inspector = inspect(connection)
+    return {
+        "columns": [column["name"] for column in inspector.get_columns("users")],
+        "unique": [sorted(c["column_names"]) for c in inspector.get_unique_constraints("users")],
+        "primary_key": inspector.get_pk_constraint("users")["constrained_columns"],
+    }
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(Config(str(ALEMBIC_INI))).get_current_head()
+
+
+def differences_from_the_code(connection: Connection) -> list[Any]:
+    return list(compare_metadata(MigrationContext.configure(connection), metadata))
+
+
+async def test_upgrade_to_head_creates_users_with_a_unique_openid(fresh_url: str) -> None:
+    await upgrade_to_head(fresh_url)
+
+    async with connected(fresh_url) as connection:
+        schema = await connection.run_sync(users_schema)
+    assert {"id", "openid", "unionid", "created_at", "updated_at", "last_login_at"} <= set(
+        schema["columns"]
+    )
+    assert schema["unique"] == [["openid"]]
+    assert schema["primary_key"] == ["id"]
+
+
+async def test_migrated_schema_matches_the_tables_the_code_queries(fresh_url: str) -> None:
+    await upgrade_to_head(fresh_url)
+
+    async with connected(fresh_url) as connection:
+        assert await connection.run_sync(differences_from_the_code) == []
+
+
+async def test_upgrading_twice_is_a_no_op(fresh_url: str) -> None:
+    await upgrade_to_head(fresh_url)
+    async with connected(fresh_url) as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO users (openid, created_at, updated_at, last_login_at)"
+                " VALUES ('o-kept', '2026-01-01', '2026-01-01', '2026-01-01')"
+            )
+        )
+        await connection.commit()
+
+    await upgrade_to_head(fresh_url)
+
+    async with connected(fresh_url) as connection:
+        version = (await connection.execute(text("SELECT version_num FROM alembic_version"))).all()
+        kept = (await connection.execute(text("SELECT openid FROM users"))).scalars().all()
+    assert version == [(head_revision(),)]
+    assert kept == ["o-kept"]

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from dependency_injector import containers, providers
 
+from adapters.crypto import CryptographyCipher
 from adapters.memory import (
     InMemoryCodeExchangeRegistry,
     InMemoryRateLimiter,
     InMemorySessionStore,
 )
+from adapters.memory.platform import InMemoryAccessTokenCache
+from adapters.redis.access_token import RedisAccessTokenCache
 from adapters.redis.client import open_redis
 from adapters.redis.code_exchange import RedisCodeExchangeRegistry
 from adapters.redis.rate_limit import RedisRateLimiter
@@ -24,12 +27,18 @@ from adapters.system import SecretTokenGenerator, SystemClock
 from adapters.wechat.embedded import serve_embedded_simulator
 from adapters.wechat.gateway import AiohttpWeChatGateway
 from adapters.wechat.http import open_client_session
+from adapters.wechat.platform import AiohttpWeChatPlatform
+from domain.access_token import AccessTokenProvider, TokenTimings
 from domain.code_exchange import CodeExchange, ExchangeTimings
 from domain.use_cases.authenticate import AuthenticateUseCase
+from domain.use_cases.check_session_key import CheckSessionKeyUseCase
+from domain.use_cases.decrypt import DecryptUseCase
 from domain.use_cases.login import LoginUseCase
 from domain.use_cases.logout import LogoutUseCase
+from domain.use_cases.phone import GetPhoneNumberUseCase
 from domain.use_cases.policy import SessionPolicy
 from domain.use_cases.readiness import ReadinessUseCase
+from domain.use_cases.send_message import SendMessageUseCase
 
 
 class Container(containers.DeclarativeContainer):
@@ -76,6 +85,22 @@ class Container(containers.DeclarativeContainer):
         redis=providers.Singleton(RedisRateLimiter, client=redis_client),
     )
     user_repository = providers.Singleton(SqlAlchemyUserRepository, engine=database)
+    wechat_platform = providers.Singleton(
+        AiohttpWeChatPlatform,
+        session=wechat_http,
+        base_url=wechat_base_url,
+        appid=config.wechat.appid,
+        secret=config.wechat.secret,
+        timeout=config.wechat_timeout_seconds,
+    )
+    access_token_cache = providers.Selector(
+        config.sessions_backend,
+        memory=providers.Singleton(InMemoryAccessTokenCache, clock=clock),
+        redis=providers.Singleton(
+            RedisAccessTokenCache, client=redis_client, appid=config.wechat.appid
+        ),
+    )
+    cipher = providers.Singleton(CryptographyCipher)
 
     # Domain services and use cases.
     policy = providers.Singleton(
@@ -86,6 +111,15 @@ class Container(containers.DeclarativeContainer):
         gateway=wechat_gateway,
         registry=code_registry,
         timings=providers.Singleton(ExchangeTimings, pending_ttl=config.code_pending_seconds),
+    )
+    access_tokens = providers.Singleton(
+        AccessTokenProvider,
+        platform=wechat_platform,
+        cache=access_token_cache,
+        clock=clock,
+        timings=providers.Singleton(
+            TokenTimings, wait=config.token.wait_seconds, lock_ttl=config.token.lock_seconds
+        ),
     )
     login_use_case = providers.Factory(
         LoginUseCase,
@@ -104,4 +138,26 @@ class Container(containers.DeclarativeContainer):
     logout_use_case = providers.Factory(LogoutUseCase, sessions=session_store, clock=clock)
     readiness_use_case = providers.Factory(
         ReadinessUseCase, sessions=session_store, users=user_repository
+    )
+    phone_use_case = providers.Factory(
+        GetPhoneNumberUseCase,
+        platform=wechat_platform,
+        access_tokens=access_tokens,
+        phones=user_repository,
+    )
+    decrypt_use_case = providers.Factory(
+        DecryptUseCase, sessions=session_store, cipher=cipher, appid=config.wechat.appid
+    )
+    check_session_key_use_case = providers.Factory(
+        CheckSessionKeyUseCase,
+        platform=wechat_platform,
+        access_tokens=access_tokens,
+        users=user_repository,
+        sessions=session_store,
+    )
+    send_message_use_case = providers.Factory(
+        SendMessageUseCase,
+        platform=wechat_platform,
+        access_tokens=access_tokens,
+        users=user_repository,
     )

@@ -63,6 +63,11 @@ class Settings:
         }
         # A claim on a code is held while WeChat may still answer, plus a margin.
         values["code_pending_seconds"] = self.wechat_timeout_seconds + 2.0
+        # Waiters outlast one refresh; a refresh's lock outlasts one WeChat call.
+        values["token"] = {
+            "wait_seconds": self.wechat_timeout_seconds + 2.0,
+            "lock_seconds": max(10.0, 2 * self.wechat_timeout_seconds + 4.0),
+        }
         return values
 
     @classmethod

@@ -23,6 +23,7 @@ PORTS_OPENED_AT_START = (
     "user_repository",
     "code_exchange",
     "rate_limiter",
+    "access_tokens",
 )
 """Providers resolved before serving, so their pools open once per worker, not on a request."""
 
@@ -50,6 +51,10 @@ def create_app(container: Any, *, name: str = "weapp_login") -> Sanic:
     app.add_route(handlers.login, "/api/v1/login", methods=["POST"])
     app.add_route(handlers.me, "/api/v1/me", methods=["GET"])
     app.add_route(handlers.logout, "/api/v1/logout", methods=["POST"])
+    app.add_route(handlers.phone, "/api/v1/me/phone", methods=["POST"])
+    app.add_route(handlers.decrypt, "/api/v1/me/decrypt", methods=["POST"])
+    app.add_route(handlers.session_key, "/api/v1/me/session-key", methods=["GET"])
+    app.add_route(handlers.send_message, "/api/v1/admin/messages", methods=["POST"])
     app.add_route(handlers.healthz, "/healthz", methods=["GET"])
     app.add_route(handlers.readyz, "/readyz", methods=["GET"])
 

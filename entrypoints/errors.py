@@ -21,6 +21,7 @@ from sanic.exceptions import (
 from sanic.handlers import ErrorHandler
 
 from domain import errors as domain
+from domain import platform_errors as platform
 
 logger = logging.getLogger("weapp_login.errors")
 
@@ -34,8 +35,10 @@ STATUS_BY_ERROR: dict[type[domain.DomainError], int] = {
     domain.StoreUnavailable: 503,
     domain.WeChatError: 502,
     domain.WeChatTimeout: 504,
+    platform.Unprocessable: 422,
+    platform.UnknownUser: 404,
 }
-"""Most specific class first is not needed: lookup walks each error's MRO."""
+"""Looked up along each error's MRO, so the most specific class listed wins."""
 
 SANIC_ERRORS: list[tuple[type[SanicException], int, str, str]] = [
     (NotFound, 404, "not_found", "No such endpoint."),

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import hmac
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from dependency_injector.wiring import Provide, inject
 from sanic import HTTPResponse, Request
+from sanic.exceptions import NotFound
 
-from domain.errors import InvalidRequest
+from domain.errors import InvalidRequest, Unauthorized
 from domain.use_cases.authenticate import AuthenticateRequest, AuthenticateUseCase
+from domain.use_cases.check_session_key import CheckSessionKeyRequest, CheckSessionKeyUseCase
+from domain.use_cases.decrypt import DecryptRequest, DecryptUseCase
 from domain.use_cases.login import LoginRequest, LoginUseCase
 from domain.use_cases.logout import LogoutRequest, LogoutUseCase
+from domain.use_cases.phone import GetPhoneNumberRequest, GetPhoneNumberUseCase
 from domain.use_cases.readiness import ReadinessUseCase
+from domain.use_cases.send_message import SendMessageRequest, SendMessageUseCase
 from entrypoints.errors import error_response
 from entrypoints.http import client_address_of, json_object_of, token_of
 
@@ -28,8 +34,12 @@ def _json(body: dict[str, Any], status: int = 200, headers: dict[str, str] | Non
 
 
 def parse_login_code(body: dict[str, Any]) -> str:
-    """``code`` (or ``js_code``): 1–128 printable ASCII characters without spaces."""
-    code = body["code"] if "code" in body else body.get("js_code")
+    """``code`` (or ``js_code`` when there is no ``code``)."""
+    return parse_code(body["code"] if "code" in body else body.get("js_code"))
+
+
+def parse_code(code: object) -> str:
+    """A WeChat code: 1–128 printable ASCII characters without spaces."""
     if not isinstance(code, str):
         raise InvalidRequest("`code` is required and must be a string.")
     if not 1 <= len(code) <= MAX_CODE_LENGTH:
@@ -110,3 +120,103 @@ async def readyz(
         503, "unavailable", "A store is unreachable.", extra={"checks": checks},
         headers={"Retry-After": "1"},
     )
+
+
+async def _user_id(request: Request, authenticate: AuthenticateUseCase) -> int:
+    current = await authenticate.execute(AuthenticateRequest(token=token_of(request)))
+    return current.session.user_id
+
+
+def _optional_text(body: dict[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is not None and not isinstance(value, str):
+        raise InvalidRequest(f"`{name}` must be a string.")
+    return value
+
+
+def _required_text(body: dict[str, Any], name: str, *, max_length: int = 65_536) -> str:
+    value = _optional_text(body, name)
+    if not value or len(value) > max_length:
+        raise InvalidRequest(f"`{name}` is required: a string of 1 to {max_length} characters.")
+    return value
+
+
+@inject
+async def phone(
+    request: Request,
+    authenticate: AuthenticateUseCase = Provide["authenticate_use_case"],
+    use_case: GetPhoneNumberUseCase = Provide["phone_use_case"],
+) -> HTTPResponse:
+    user_id = await _user_id(request, authenticate)
+    code = parse_code(json_object_of(request).get("code"))
+    number = await use_case.execute(GetPhoneNumberRequest(user_id=user_id, code=code))
+    return _json(
+        {
+            "phone": {
+                "phone_number": number.e164,
+                "pure_phone_number": number.pure_phone_number,
+                "country_code": number.country_code,
+            }
+        }
+    )
+
+
+@inject
+async def decrypt(
+    request: Request,
+    authenticate: AuthenticateUseCase = Provide["authenticate_use_case"],
+    use_case: DecryptUseCase = Provide["decrypt_use_case"],
+) -> HTTPResponse:
+    user_id = await _user_id(request, authenticate)
+    body = json_object_of(request)
+    decrypted = await use_case.execute(
+        DecryptRequest(
+            user_id=user_id,
+            encrypted_data=_required_text(body, "encrypted_data"),
+            iv=_required_text(body, "iv", max_length=64),
+            raw_data=_optional_text(body, "raw_data"),
+            signature=_optional_text(body, "signature"),
+        )
+    )
+    return _json({"data": decrypted.data})
+
+
+@inject
+async def session_key(
+    request: Request,
+    authenticate: AuthenticateUseCase = Provide["authenticate_use_case"],
+    use_case: CheckSessionKeyUseCase = Provide["check_session_key_use_case"],
+) -> HTTPResponse:
+    user_id = await _user_id(request, authenticate)
+    state = await use_case.execute(CheckSessionKeyRequest(user_id=user_id))
+    return _json({"valid": state.valid})
+
+
+@inject
+async def send_message(
+    request: Request,
+    admin_token: str | None = Provide["config.admin_token"],
+    use_case: SendMessageUseCase = Provide["send_message_use_case"],
+) -> HTTPResponse:
+    if admin_token is None:
+        raise NotFound()
+    if not hmac.compare_digest(token_of(request).encode(), admin_token.encode()):
+        raise Unauthorized()
+    body = json_object_of(request)
+    user_id = body.get("user_id")
+    if not isinstance(user_id, int) or isinstance(user_id, bool) or user_id < 1:
+        raise InvalidRequest("`user_id` must be a positive integer.")
+    data = body.get("data")
+    if not isinstance(data, dict):
+        raise InvalidRequest("`data` must be an object.")
+    await use_case.execute(
+        SendMessageRequest(
+            user_id=user_id,
+            template_id=_required_text(body, "template_id", max_length=128),
+            data=data,
+            page=_optional_text(body, "page"),
+            miniprogram_state=_optional_text(body, "miniprogram_state"),
+            lang=_optional_text(body, "lang"),
+        )
+    )
+    return _json({"sent": True})

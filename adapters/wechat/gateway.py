@@ -6,9 +6,10 @@ import logging
 from typing import Any
 
 import aiohttp
-import orjson
 from yarl import URL
 
+from adapters.wechat.answers import errcode as read_errcode
+from adapters.wechat.answers import json_object
 from domain.entities import WeChatSession
 from domain.errors import (
     InvalidCode,
@@ -21,8 +22,6 @@ from domain.errors import (
 )
 
 logger = logging.getLogger(__name__)
-
-_BOM = b"\xef\xbb\xbf"
 
 _ERRCODES: dict[int, type[WeChatFailure]] = {
     40029: InvalidCode,  # invalid or expired code (or a code of another appid)
@@ -75,7 +74,7 @@ class AiohttpWeChatGateway:
         if status >= 300:
             logger.warning("WeChat jscode2session answered HTTP %d", status)
             raise WeChatError(f"WeChat answered HTTP {status}.")
-        return _session_from(_json_object(body))
+        return _session_from(json_object(body, api="jscode2session"))
 
     async def _get(self, params: dict[str, str]) -> tuple[int, bytes]:
         try:
@@ -92,19 +91,8 @@ class AiohttpWeChatGateway:
             raise WeChatError(f"WeChat could not be reached ({name}).") from None
 
 
-def _json_object(body: bytes) -> dict[str, Any]:
-    try:
-        data = orjson.loads(body.removeprefix(_BOM))
-    except orjson.JSONDecodeError:
-        logger.warning("WeChat jscode2session answered a non-JSON body (%d bytes)", len(body))
-        raise WeChatError("WeChat answered a body that is not JSON.") from None
-    if not isinstance(data, dict):
-        raise WeChatError("WeChat answered JSON that is not an object.")
-    return data
-
-
 def _session_from(data: dict[str, Any]) -> WeChatSession:
-    errcode = _errcode(data.get("errcode"))
+    errcode = read_errcode(data.get("errcode"))
     if errcode == -1:
         raise WeChatBusy(retry_after=1)
     if errcode:
@@ -123,19 +111,3 @@ def _session_from(data: dict[str, Any]) -> WeChatSession:
         session_key=session_key,
         unionid=unionid if isinstance(unionid, str) and unionid else None,
     )
-
-
-def _errcode(value: object) -> int:
-    """``errcode`` as an int: absent, null and ``""`` mean 0; numeric strings are accepted."""
-    if value is None or value == "":
-        return 0
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            pass
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    raise WeChatError("WeChat answered an unreadable errcode.")

@@ -247,13 +247,18 @@ describe('platform helpers', () => {
 
 describe('the README app.js snippet', () => {
   /** The first ```js block after the README's app.js heading, run as written. */
-  function snippet () {
-    const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8')
-    const section = readme.slice(readme.indexOf('## Use it in app.js'))
-    const match = /```js\n([\s\S]*?)```/.exec(section)
-    assert.ok(match, 'README.md has no ```js block under "## Use it in app.js"')
+  function snippet (readmePath = path.join(__dirname, '..', '..', '..', 'README.md')) {
+    const readme = fs.readFileSync(readmePath, 'utf8')
+    const heading = readme.indexOf('## Use it in app.js')
+    assert.ok(heading >= 0, `${readmePath} has no "## Use it in app.js" section`)
+    const match = /```js\n([\s\S]*?)```/.exec(readme.slice(heading))
+    assert.ok(match, `${readmePath} has no \`\`\`js block under "## Use it in app.js"`)
     return match[1]
   }
+
+  test('the top-level README and the client README show the same snippet', () => {
+    assert.equal(snippet(), snippet(path.join(__dirname, '..', 'README.md')))
+  })
 
   test('the snippet logs in once and loads the user at launch', async (t) => {
     const wx = createFakeWx({ user: 'heidi', rewrite: { 'https://your-host': service.baseUrl } })

@@ -1,1 +1,2 @@
-"""The user store in SQL through SQLAlchemy Core: MariaDB/MySQL (aiomysql), SQLite (aiosqlite)."""
+"""The user store in SQL through SQLAlchemy Core: MariaDB/MySQL (aiomysql), PostgreSQL (asyncpg),
+SQLite (aiosqlite)."""

@@ -25,7 +25,12 @@ ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
 async def upgrade_to_head(url: str) -> None:
     """Apply the migrations that the database at ``url`` lacks; a no-op when it is up to date."""
     engine_of = asynccontextmanager(open_engine)
-    async with engine_of(url, pool_size=1) as engine, engine.begin() as connection:
+    # In a transaction where the database has transactional DDL (PostgreSQL, SQLite), and with
+    # no limit on a statement's time: a migration of a large table may take long.
+    async with (
+        engine_of(url, pool_size=1, autocommit=False, statement_timeout=None) as engine,
+        engine.begin() as connection,
+    ):
         await connection.run_sync(_upgrade_to_head)
 
 

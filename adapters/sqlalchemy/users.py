@@ -4,86 +4,230 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Row, case, func, select, update
+from sqlalchemy import bindparam, case, func, select, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.util import greenlet_spawn
 
 from adapters.sqlalchemy.tables import users
 from domain.entities import User
 from domain.errors import StoreUnavailable
 
-ATTEMPTS = 3
-"""Tries of the find-or-insert cycle: a loser of a first-login race finds the row on its second."""
+T = TypeVar("T")
 
-_COLUMNS = (users.c.id, users.c.openid, users.c.unionid, users.c.created_at)
+ATTEMPTS = 3
+"""Tries of one call, each on a pooled connection, after a connection that died in the pool (the
+server restarted: the next is fresh) or a deadlock (the victim's statement did nothing)."""
+
+RACE_ROUNDS = 3
+"""Rounds of find-or-insert in one try: the loser of a first-login race finds the winner's row."""
+
+_EXISTED = 1 << 63
+"""The tag that MariaDB's upsert puts on the id of a row that was already there (ids are signed
+BIGINTs: they never have this bit)."""
+
+MARIADB_LOGIN_SQL = (
+    "INSERT INTO users (openid, unionid, created_at, updated_at, last_login_at)"
+    " VALUES (%s, %s, %s, %s, %s)"
+    " ON DUPLICATE KEY UPDATE"
+    " id = LAST_INSERT_ID(id | 0x8000000000000000) & 0x7FFFFFFFFFFFFFFF,"
+    " updated_at = IF(unionid IS NULL AND VALUES(unionid) IS NOT NULL, VALUES(updated_at),"
+    " updated_at),"
+    " unionid = COALESCE(unionid, VALUES(unionid)),"
+    " last_login_at = VALUES(last_login_at)"
+    " RETURNING id, unionid, created_at, LAST_INSERT_ID()"
+)
+"""A whole login on MariaDB 10.5+, new user or returning: one statement, one round trip.
+
+Assignments run left to right, each seeing the earlier ones: ``updated_at`` moves when the
+``unionid`` is filled in, before ``unionid`` changes; ``RETURNING`` shows the row as written.
+Whether the row was inserted can come neither from the affected-row count (with
+CLIENT_FOUND_ROWS, which SQLAlchemy sets, a row updated to its own values counts 1, like an
+insert) nor from the insert id (``LAST_INSERT_ID(expr)`` sets it for updates too). So the update
+branch, and only it, sets ``LAST_INSERT_ID()`` to the id tagged with ``_EXISTED``, and
+``RETURNING`` reads it back: an inserted row has a brand-new id, which no earlier statement can
+have tagged (the insert branch leaves the connection's previous value there). Like every
+``INSERT ... ON DUPLICATE KEY UPDATE`` on InnoDB, a returning user's login uses up one
+AUTO_INCREMENT value: ids have gaps, of no consequence in 63 bits."""
+
+# Typed, so that PostgreSQL knows what each parameter is wherever it appears (CASE, IS NULL).
+_OPENID = bindparam("openid_arg", type_=users.c.openid.type)
+_UNIONID = bindparam("unionid_arg", type_=users.c.unionid.type)
+_AT = bindparam("at", type_=users.c.last_login_at.type)
+_USER_ID = bindparam("user_id", type_=users.c.id.type)
+_CHANGES: list[tuple[Any, Any]] = [
+    # MySQL assigns left to right, others read old values: updated_at first, while unionid
+    # still holds its old value.
+    (
+        users.c.updated_at,
+        case((users.c.unionid.is_(None) & _UNIONID.is_not(None), _AT), else_=users.c.updated_at),
+    ),
+    (users.c.unionid, func.coalesce(users.c.unionid, _UNIONID)),
+    (users.c.last_login_at, _AT),
+]
+_LOGIN_COLUMNS = (users.c.id, users.c.unionid, users.c.created_at)
+_NEW_ROW = {
+    "openid": _OPENID,
+    "unionid": _UNIONID,
+    "created_at": _AT,
+    "updated_at": _AT,
+    "last_login_at": _AT,
+}
+
+# Statements are built once, so SQLAlchemy compiles each once per process (its compiled cache).
+_UPDATE_RETURNING = (
+    update(users)
+    .where(users.c.openid == _OPENID)
+    .ordered_values(*_CHANGES)
+    .returning(*_LOGIN_COLUMNS)
+)
+_INSERT_OR_NOTHING_RETURNING = {
+    name: dialect.insert(users)
+    .values(_NEW_ROW)
+    .on_conflict_do_nothing(index_elements=[users.c.openid])
+    .returning(users.c.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_SELECT_BY_OPENID = select(*_LOGIN_COLUMNS).where(users.c.openid == _OPENID)
+_UPDATE_BY_ID = update(users).where(users.c.id == _USER_ID).ordered_values(*_CHANGES)
+_MYSQL_INSERT_OR_NOTHING = (
+    mysql.insert(users).values(_NEW_ROW).on_duplicate_key_update(openid=users.c.openid)
+)
+_SELECT_USER = select(users.c.id, users.c.openid, users.c.unionid, users.c.created_at).where(
+    users.c.id == _USER_ID
+)
+_SAVE_PHONE = (
+    update(users)
+    .where(users.c.id == _USER_ID)
+    .values(phone=bindparam("phone_arg", type_=users.c.phone.type), updated_at=_AT)
+)
+_PING = select(1)
+
+_Stored = tuple[int, str | None, datetime, bool]
+"""What a login learns: the user's id, unionid, creation time, and whether it created it."""
+_Login = Callable[[AsyncConnection, dict[str, Any]], Awaitable[_Stored | None]]
 
 
 class SqlAlchemyUserRepository:
-    """``UserRepository`` on MariaDB/MySQL, SQLite (and PostgreSQL's dialect, ready to follow).
+    """``UserRepository`` on MariaDB/MySQL (aiomysql), PostgreSQL (asyncpg) and SQLite.
 
-    ``get_or_create`` is one transaction per attempt:
+    A returning user's login is one statement (one round trip) where the database allows it:
 
-    1. record the login of a known user: the whole cost of a returning user. One
-       ``UPDATE ... WHERE openid ... RETURNING`` where the database has it (SQLite, PostgreSQL);
-       on MySQL a plain ``SELECT`` by openid, then ``UPDATE ... WHERE id``;
-    2. if nobody matched, insert the user guarded by the unique openid, as "insert or nothing":
-       ``ON CONFLICT DO NOTHING RETURNING id`` (SQLite, PostgreSQL), or a no-op
-       ``ON DUPLICATE KEY UPDATE openid = openid`` (MySQL), where a row was inserted exactly when
-       the insert id is not 0 (the server reports 0 unless an AUTO_INCREMENT value was used;
-       the affected-row count cannot tell, because SQLAlchemy connects with CLIENT_FOUND_ROWS);
-    3. the loser of a race for a new openid inserted nothing, so it starts over and finds the
-       winner's committed row at step 1. Only the inserting call reports ``created``.
+    - MariaDB 10.5+: ``MARIADB_LOGIN_SQL``, an upsert, for new and returning users alike. It
+      runs on the driver's own cursor of a connection from SQLAlchemy's pool: SQLAlchemy's
+      execution layer costs about as much CPU as aiomysql itself (see ``_login_on_driver``);
+    - PostgreSQL, SQLite: ``UPDATE ... WHERE openid ... RETURNING``, then for a new openid
+      ``INSERT ... ON CONFLICT DO NOTHING RETURNING id``;
+    - MySQL (no ``RETURNING``): ``SELECT`` by openid then ``UPDATE`` by id, or for a new openid
+      ``INSERT ... ON DUPLICATE KEY UPDATE openid = openid``, which inserted exactly when the
+      insert id is not 0 (the server reports 0 unless an AUTO_INCREMENT value was used).
 
-    ``updated_at`` moves when the user's data changes (``unionid`` filled in), not at each login,
-    which ``last_login_at`` records. Every call must finish within ``timeout`` seconds (aiomysql
-    has no read timeout); any driver, pool or time-out error becomes ``StoreUnavailable``.
+    Where an insert finds the openid taken (it lost a first-login race), the call looks again
+    and finds the winner's committed row: only the inserting call reports ``created``. Each
+    statement commits on its own (the engine's autocommit): no ``COMMIT`` round trip.
+
+    ``updated_at`` moves when the user's data changes (``unionid`` filled in), not at each
+    login, which ``last_login_at`` records. Every call finishes within ``timeout`` seconds
+    (aiomysql has no read timeout). A connection that died in the pool (the server restarted)
+    fails as a disconnect, SQLAlchemy drops it with every other as old, and the call is tried
+    again on a fresh one: a restart costs no error (the engine spends no pre-ping on it). Any
+    driver, pool or time-out error becomes ``StoreUnavailable``.
+
+    One ambiguity remains, as with any request whose answer is lost: a first login whose
+    statement the server ran but whose answer never came (the connection cut, the deadline
+    passed while the server stalled) created the user, and the next try reports it as found.
     """
 
     def __init__(self, engine: AsyncEngine, *, timeout: float = 1.5) -> None:
         self._engine = engine
         self._timeout = timeout
+        self._login: _Login | None = None
 
     async def get_or_create(
         self, openid: str, *, unionid: str | None, now: float
     ) -> tuple[User, bool]:
         at = _to_datetime(now)
         async with self._guard():
-            for _ in range(ATTEMPTS):
-                async with self._engine.begin() as conn:
-                    user = await self._record_login(conn, openid, unionid, at)
-                    if user is not None:
-                        return user, False
-                    user_id = await self._insert_if_absent(conn, openid, unionid, at)
-                if user_id is not None:
-                    new = User(id=user_id, openid=openid, unionid=unionid, created_at=_to_unix(at))
-                    return new, True
-        # Only if the row kept vanishing between a failed insert and the next read.
-        raise StoreUnavailable()
+            stored = None
+            if self._login is _login_mariadb:
+                stored = await self._login_on_driver((openid, unionid, at, at, at))
+            if stored is None:
+                stored = await self._run(self._login_on_connection, openid, unionid, at)
+        user_id, stored_unionid, created_at, created = stored
+        user = User(
+            id=user_id, openid=openid, unionid=stored_unionid, created_at=_to_unix(created_at)
+        )
+        return user, created
 
     async def get(self, user_id: int) -> User | None:
-        async with self._guard(), self._engine.connect() as conn:
-            result = await conn.execute(select(*_COLUMNS).where(users.c.id == user_id))
-            row = result.first()
-        return None if row is None else _to_user(row)
+        async with self._guard():
+            return await self._run(_get, user_id)
 
     async def save_phone(self, user_id: int, phone: str) -> None:
         """Store the user's phone number (E.164), as ``UserPhoneStore`` asks."""
-        at = _to_datetime(time.time())
-        async with self._guard(), self._engine.begin() as conn:
-            await conn.execute(
-                update(users).where(users.c.id == user_id).values(phone=phone, updated_at=at)
-            )
+        params = {"user_id": user_id, "phone_arg": phone, "at": _to_datetime(time.time())}
+        async with self._guard():
+            await self._run(_execute, _SAVE_PHONE, params)
 
     async def ping(self) -> None:
-        async with self._guard(), self._engine.connect() as conn:
-            await conn.execute(select(1))
+        async with self._guard():
+            await self._run(_execute, _PING, {})
+
+    async def _login_on_driver(self, args: tuple[Any, ...]) -> _Stored | None:
+        """MariaDB's login on the driver's cursor; ``None`` if it failed (try SQLAlchemy's way).
+
+        SQLAlchemy still checks the connection out and in (with its connect-time settings,
+        recycling and pool bounds); a failed or cancelled statement leaves the connection in an
+        unknown state, so it is invalidated (closed), never returned to the pool. The caller
+        then goes through SQLAlchemy, which treats disconnects, deadlocks and errors.
+        """
+        try:
+            pooled = await self._engine.raw_connection()
+        except Exception:  # connecting again through SQLAlchemy says why
+            return None
+        try:
+            cursor = await pooled.driver_connection.cursor()
+            await cursor.execute(MARIADB_LOGIN_SQL, args)
+            user_id, unionid, created_at, tag = await cursor.fetchone()
+            await cursor.close()
+        except BaseException as exc:
+            await greenlet_spawn(pooled.invalidate, exc)
+            if isinstance(exc, Exception):
+                return None
+            raise  # a cancellation (the deadline)
+        await greenlet_spawn(pooled.close)
+        return user_id, unionid, created_at, tag != user_id | _EXISTED
+
+    async def _login_on_connection(
+        self, conn: AsyncConnection, openid: str, unionid: str | None, at: datetime
+    ) -> _Stored:
+        if self._login is None:  # the server's kind is known once connected
+            self._login = _login_for(conn.dialect)
+        params = {"openid_arg": openid, "unionid_arg": unionid, "at": at}
+        for _ in range(RACE_ROUNDS):
+            stored = await self._login(conn, params)
+            if stored is not None:
+                return stored
+        # Only if the row kept vanishing between a failed insert and the next read.
+        raise StoreUnavailable()
+
+    async def _run(self, work: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """``work(connection, *args)`` on a pooled connection, tried again where that is safe."""
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                async with self._engine.connect() as conn:
+                    return await work(conn, *args)
+            except DBAPIError as exc:
+                if attempt == ATTEMPTS or not _worth_another_try(exc):
+                    raise
+        raise AssertionError("unreachable")
 
     @asynccontextmanager
     async def _guard(self) -> AsyncIterator[None]:
@@ -93,63 +237,62 @@ class SqlAlchemyUserRepository:
         except (SQLAlchemyError, OSError, TimeoutError) as exc:
             raise StoreUnavailable() from exc
 
-    @staticmethod
-    async def _record_login(
-        conn: AsyncConnection, openid: str, unionid: str | None, at: datetime
-    ) -> User | None:
-        """Update a known user's row and return it, or ``None`` when ``openid`` is new."""
-        changes: list[tuple[Any, Any]] = []
-        if unionid is not None:
-            # MySQL assigns left to right, each seeing the earlier ones: updated_at goes first,
-            # while unionid still holds its old value (other databases read old values anyway).
-            fills_unionid = case((users.c.unionid.is_(None), at), else_=users.c.updated_at)
-            changes.append((users.c.updated_at, fills_unionid))
-            changes.append((users.c.unionid, func.coalesce(users.c.unionid, unionid)))
-        changes.append((users.c.last_login_at, at))
 
-        if conn.dialect.update_returning:
-            statement = update(users).where(users.c.openid == openid).ordered_values(*changes)
-            row = (await conn.execute(statement.returning(*_COLUMNS))).first()
-            return None if row is None else _to_user(row)
+def _login_for(dialect: Dialect) -> _Login:
+    if dialect.name in ("mysql", "mariadb"):
+        return _login_mariadb if dialect.insert_returning else _login_mysql
+    if dialect.name in _INSERT_OR_NOTHING_RETURNING:
+        return _login_update_returning
+    raise NotImplementedError(f"no atomic find-or-insert for the {dialect.name} dialect")
 
-        # MySQL has no UPDATE ... RETURNING. Read first, without locks: an UPDATE matching no
-        # row would gap-lock the openid index, and concurrent first logins would deadlock.
-        result = await conn.execute(select(*_COLUMNS).where(users.c.openid == openid))
-        row = result.first()
-        if row is None:
-            return None
-        await conn.execute(update(users).where(users.c.id == row.id).ordered_values(*changes))
-        user = _to_user(row)
-        return user if user.unionid is not None else replace(user, unionid=unionid)
 
-    @staticmethod
-    async def _insert_if_absent(
-        conn: AsyncConnection, openid: str, unionid: str | None, at: datetime
-    ) -> int | None:
-        """Insert the user unless the openid exists: its new id, or ``None`` if none was added."""
-        values = {
-            "openid": openid,
-            "unionid": unionid,
-            "created_at": at,
-            "updated_at": at,
-            "last_login_at": at,
-        }
-        dialect = conn.dialect.name
-        if dialect in ("mysql", "mariadb"):
-            upsert = mysql.insert(users).values(values)
-            result = await conn.execute(upsert.on_duplicate_key_update(openid=users.c.openid))
-            inserted_id: int = result.lastrowid
-            return inserted_id or None
-        if dialect in ("sqlite", "postgresql"):
-            insert = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(users)
-            statement = (
-                insert.values(values)
-                .on_conflict_do_nothing(index_elements=[users.c.openid])
-                .returning(users.c.id)
-            )
-            returned: int | None = (await conn.execute(statement)).scalar_one_or_none()
-            return returned
-        raise NotImplementedError(f"no atomic insert-or-nothing for the {dialect} dialect")
+async def _login_mariadb(conn: AsyncConnection, params: dict[str, Any]) -> _Stored:
+    at = params["at"]
+    args = (params["openid_arg"], params["unionid_arg"], at, at, at)
+    user_id, unionid, created_at, tag = (await conn.exec_driver_sql(MARIADB_LOGIN_SQL, args)).one()
+    return user_id, unionid, created_at, tag != user_id | _EXISTED
+
+
+async def _login_update_returning(conn: AsyncConnection, params: dict[str, Any]) -> _Stored | None:
+    row = (await conn.execute(_UPDATE_RETURNING, params)).first()
+    if row is not None:
+        return row.id, row.unionid, row.created_at, False
+    insert = _INSERT_OR_NOTHING_RETURNING[conn.dialect.name]
+    new_id: int | None = (await conn.execute(insert, params)).scalar_one_or_none()
+    return None if new_id is None else (new_id, params["unionid_arg"], params["at"], True)
+
+
+async def _login_mysql(conn: AsyncConnection, params: dict[str, Any]) -> _Stored | None:
+    # Read first, without locks: an UPDATE matching no row would gap-lock the openid index, and
+    # concurrent first logins would deadlock.
+    row = (await conn.execute(_SELECT_BY_OPENID, params)).first()
+    if row is not None:
+        await conn.execute(_UPDATE_BY_ID, {**params, "user_id": row.id})
+        return row.id, row.unionid or params["unionid_arg"], row.created_at, False
+    new_id: int = (await conn.execute(_MYSQL_INSERT_OR_NOTHING, params)).lastrowid
+    return (new_id, params["unionid_arg"], params["at"], True) if new_id else None
+
+
+async def _get(conn: AsyncConnection, user_id: int) -> User | None:
+    row = (await conn.execute(_SELECT_USER, {"user_id": user_id})).first()
+    if row is None:
+        return None
+    return User(
+        id=row.id, openid=row.openid, unionid=row.unionid, created_at=_to_unix(row.created_at)
+    )
+
+
+async def _execute(conn: AsyncConnection, statement: Any, params: dict[str, Any]) -> None:
+    await conn.execute(statement, params)
+
+
+def _worth_another_try(exc: DBAPIError) -> bool:
+    """A dead connection (now invalidated, and a statement it sent failed on the way or ran
+    once) or a deadlock victim (its statement was rolled back)."""
+    if exc.connection_invalidated:
+        return True
+    args = getattr(exc.orig, "args", None) or (None,)
+    return args[0] == 1213 or getattr(exc.orig, "sqlstate", None) in ("40P01", "40001")
 
 
 def _to_datetime(seconds: float) -> datetime:
@@ -159,9 +302,3 @@ def _to_datetime(seconds: float) -> datetime:
 
 def _to_unix(moment: datetime) -> float:
     return moment.replace(tzinfo=UTC).timestamp()
-
-
-def _to_user(row: Row[*tuple[Any, ...]]) -> User:
-    return User(
-        id=row.id, openid=row.openid, unionid=row.unionid, created_at=_to_unix(row.created_at)
-    )

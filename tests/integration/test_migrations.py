@@ -1,4 +1,5 @@
-"""The Alembic migrations build the schema the code expects, on MariaDB and SQLite, idempotently."""
+"""The Alembic migrations build the schema the code expects, idempotently: on SQLite, MariaDB and
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -19,14 +20,21 @@ from adapters.sqlalchemy.engine import open_engine
 from adapters.sqlalchemy.migrate import ALEMBIC_INI, upgrade_to_head
 from adapters.sqlalchemy.tables import metadata
 from tests.fixtures.mariadb_server import MariaDBServer
+from tests.fixtures.postgres_server import PostgresServer
 
 
-@pytest.fixture(params=["sqlite", pytest.param("mariadb", marks=pytest.mark.integration)])
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("mariadb", marks=pytest.mark.integration),
+        pytest.param("postgres", marks=pytest.mark.integration),
+    ]
+)
 def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty database; the SQLite file's directory does not exist yet."""
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / 'var' / 'weapp.db'}"
-    server: MariaDBServer = request.getfixturevalue("mariadb_server")
+    server: MariaDBServer | PostgresServer = request.getfixturevalue(f"{request.param}_server")
     return server.create_database("weapp_fresh")
 
 

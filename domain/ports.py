@@ -55,7 +55,17 @@ class UserRepository(Protocol):
 
 
 class SessionStore(Protocol):
-    """Login sessions, keyed by a hash of the token, and each user's newest ``session_key``."""
+    """Login sessions, keyed by a hash of the token, and each user's newest ``session_key``.
+
+    ``token_hash`` is always ``domain.tokens.hash_token(token)`` of a token made with
+    ``routed_token(store.token_route(user_id), secret)``.
+    """
+
+    def token_route(self, user_id: int) -> str:
+        """The route that new tokens of this user start with: a short text of ``A-Z a-z 0-9 _ -``
+        that lets the store find the user's sessions from the token alone, and does not reveal
+        the user; ``""`` when the store needs none."""
+        ...
 
     async def create(self, token_hash: bytes, session: LoginSession, *, session_key: str) -> None:
         """Store a session (all or nothing) and remember ``session_key`` as the user's newest."""

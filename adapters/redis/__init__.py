@@ -1,9 +1,9 @@
 """Redis adapters: sessions, the code-exchange registry and the rate limiter, shared by every
 worker and instance that uses the same Redis.
 
-Needs Redis >= 7.0 (``PEXPIRETIME``, ``SET ... NX GET``). Not Redis Cluster-safe yet: the session
-scripts reach keys they derive from stored values (a user's index from a session, sessions from
-an index), which a cluster only allows within one hash slot.
+Needs Redis >= 7.0 (``PEXPIRETIME``, ``SET ... NX GET``). Works on one server, on a Redis Cluster
+and through Sentinels (``open_redis``): every command and script touches one key, so no
+operation ever spans two hash slots.
 """
 
 from adapters.redis.client import open_redis

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import struct
 
-from redis.asyncio import Redis
-
-from adapters.redis.client import store_errors, to_ms
+from adapters.redis.client import RedisClient, store_errors, to_ms
 from domain.platform import AccessToken
 
 _TIMES = struct.Struct(">qq")
@@ -34,7 +32,7 @@ return 0
 class RedisAccessTokenCache:
     """``AccessTokenCache`` on Redis, shared by every worker and instance of the app ``appid``."""
 
-    def __init__(self, client: Redis, *, appid: str, key_prefix: bytes = b"wl:") -> None:
+    def __init__(self, client: RedisClient, *, appid: str, key_prefix: bytes = b"wl:") -> None:
         self._client = client
         self._token_key = key_prefix + b"t" + appid.encode()
         self._lock_key = key_prefix + b"l" + appid.encode()

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from redis.asyncio import Redis
-
-from adapters.redis.client import store_errors, to_ms
+from adapters.redis.client import RedisClient, store_errors, to_ms
 from domain.entities import WeChatSession
 from domain.ports import ClaimDone, ClaimFailed, ClaimPending, ClaimState
 
@@ -23,7 +21,7 @@ _SEPARATOR = b"\0"
 class RedisCodeExchangeRegistry:
     """``CodeExchangeRegistry`` on Redis; a claim is ``SET NX PX GET`` (Redis >= 7.0)."""
 
-    def __init__(self, client: Redis, *, key_prefix: bytes = b"wl:") -> None:
+    def __init__(self, client: RedisClient, *, key_prefix: bytes = b"wl:") -> None:
         self._client = client
         self._prefix = key_prefix + b"c"
 

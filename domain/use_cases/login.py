@@ -8,7 +8,7 @@ from domain.code_exchange import CodeExchange
 from domain.entities import LoginSession
 from domain.errors import RateLimited
 from domain.ports import Clock, RateLimiter, SessionStore, TokenGenerator, UserRepository
-from domain.tokens import hash_token
+from domain.tokens import hash_token, routed_token
 from domain.use_cases.policy import SessionPolicy
 
 
@@ -74,7 +74,7 @@ class LoginUseCase:
         user, created = await self._users.get_or_create(
             wechat.openid, unionid=wechat.unionid, now=now
         )
-        token = self._tokens.new_token()
+        token = routed_token(self._sessions.token_route(user.id), self._tokens.new_token())
         session = LoginSession(
             user_id=user.id,
             user_created_at=user.created_at,

@@ -1,4 +1,5 @@
-"""The AccessTokenCache contract, for every implementation (memory and Redis)."""
+"""The AccessTokenCache contract, for every implementation: memory, and Redis as one server, as
+a 3-master Redis Cluster and through a Sentinel."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ from adapters.redis.client import open_redis
 from domain.errors import StoreUnavailable
 from domain.platform import AccessToken, AccessTokenCache
 from tests.fakes import FakeClock
-from tests.fixtures.redis_server import free_port
+from tests.fixtures.redis_server import REDIS_KINDS, free_port, redis_backend
 
-IMPLEMENTATIONS = ["memory", pytest.param("redis", marks=pytest.mark.integration)]
+IMPLEMENTATIONS = ["memory", *(pytest.param(k, marks=pytest.mark.integration) for k in REDIS_KINDS)]
 
 
 @dataclass
@@ -42,7 +43,7 @@ def harness(request: pytest.FixtureRequest) -> Harness:
     clock = FakeClock()
     if request.param == "memory":
         return Harness(InMemoryAccessTokenCache(clock=clock), clock, False)
-    client = request.getfixturevalue("redis_client")
+    client = redis_backend(request, request.param).client
     return Harness(RedisAccessTokenCache(client, appid="wx-test-app"), clock, True)
 
 

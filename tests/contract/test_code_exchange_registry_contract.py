@@ -1,4 +1,5 @@
-"""The CodeExchangeRegistry contract, for every implementation (memory and Redis)."""
+"""The CodeExchangeRegistry contract, for every implementation: memory, and Redis as one server,
+as a 3-master Redis Cluster and through a Sentinel."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from domain.entities import WeChatSession
 from domain.ports import ClaimDone, ClaimFailed, ClaimPending, CodeExchangeRegistry
 from domain.tokens import hash_code
 from tests.fakes import FakeClock
+from tests.fixtures.redis_server import REDIS_KINDS, redis_backend
 
-IMPLEMENTATIONS = ["memory", pytest.param("redis", marks=pytest.mark.integration)]
+IMPLEMENTATIONS = ["memory", *(pytest.param(k, marks=pytest.mark.integration) for k in REDIS_KINDS)]
 
 
 @dataclass
@@ -35,7 +37,8 @@ def harness(request: pytest.FixtureRequest) -> Harness:
     clock = FakeClock()
     if request.param == "memory":
         return Harness(InMemoryCodeExchangeRegistry(clock=clock), clock, False)
-    return Harness(RedisCodeExchangeRegistry(request.getfixturevalue("redis_client")), clock, True)
+    client = redis_backend(request, request.param).client
+    return Harness(RedisCodeExchangeRegistry(client), clock, True)
 
 
 CODE = hash_code("code-1")

@@ -1,4 +1,5 @@
-"""The RateLimiter contract, for every implementation (memory and Redis)."""
+"""The RateLimiter contract, for every implementation: memory, and Redis as one server, as a
+3-master Redis Cluster and through a Sentinel."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from adapters.memory import InMemoryRateLimiter
 from adapters.redis import RedisRateLimiter
 from domain.ports import RateLimiter
 from tests.fakes import FakeClock
+from tests.fixtures.redis_server import REDIS_KINDS, redis_backend
 
-IMPLEMENTATIONS = ["memory", pytest.param("redis", marks=pytest.mark.integration)]
+IMPLEMENTATIONS = ["memory", *(pytest.param(k, marks=pytest.mark.integration) for k in REDIS_KINDS)]
 WINDOW = 60
 
 
@@ -20,7 +22,7 @@ WINDOW = 60
 def limiter(request: pytest.FixtureRequest) -> RateLimiter:
     if request.param == "memory":
         return InMemoryRateLimiter(clock=FakeClock())
-    return RedisRateLimiter(request.getfixturevalue("redis_client"))
+    return RedisRateLimiter(redis_backend(request, request.param).client)
 
 
 @pytest.fixture

@@ -181,6 +181,9 @@ async def test_an_unknown_code_is_401_invalid_code(service: Service) -> None:
 
 
 class _DownSessions:
+    def token_route(self, user_id: int) -> str:
+        return ""
+
     async def create(self, *args: object, **kwargs: object) -> None:
         raise StoreUnavailable()
 

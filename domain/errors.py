@@ -81,6 +81,14 @@ class WeChatBusy(WeChatFailure, RetryLater):
     message = "WeChat is busy; send the same code again shortly."
 
 
+class WeChatOverloaded(WeChatBusy):
+    """Too many calls to WeChat are in flight and waiting in this process: refused at once,
+    before WeChat is called. The client does as for -1 (send the same code again after
+    ``Retry-After``: it was not used), hence the same ``wechat_busy`` code."""
+
+    message = "Too many requests are waiting for WeChat; send the same code again shortly."
+
+
 class WeChatError(WeChatFailure):
     """WeChat answered something unusable: another errcode, a non-JSON body, HTTP 5xx..."""
 

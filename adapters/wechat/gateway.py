@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -10,6 +11,7 @@ from yarl import URL
 
 from adapters.wechat.answers import errcode as read_errcode
 from adapters.wechat.answers import json_object
+from adapters.wechat.http import WeChatCallLimit, unlimited
 from domain.entities import WeChatSession
 from domain.errors import (
     InvalidCode,
@@ -42,6 +44,8 @@ class AiohttpWeChatGateway:
       type: never the secret, the code, the ``session_key`` or the openid. Driver exceptions are
       not chained, since theirs can hold the request URL, whose query carries the secret.
     - TLS certificates are verified by the session; ``http`` vs ``https`` is the settings' call.
+    - At most ``limit`` calls are in flight (see ``WeChatCallLimit``); ``timeout`` bounds the wait
+      for a slot and the call together.
     """
 
     def __init__(
@@ -52,8 +56,11 @@ class AiohttpWeChatGateway:
         appid: str,
         secret: str,
         timeout: float,
+        limit: WeChatCallLimit | None = None,
     ) -> None:
         self._session = session
+        self._limit = limit or unlimited()
+        self._deadline = timeout
         self._url = URL(base_url.rstrip("/") + "/sns/jscode2session")
         self._appid = appid
         self._secret = secret
@@ -78,9 +85,13 @@ class AiohttpWeChatGateway:
 
     async def _get(self, params: dict[str, str]) -> tuple[int, bytes]:
         try:
-            async with self._session.get(
-                self._url, params=params, timeout=self._timeout, allow_redirects=False
-            ) as resp:
+            async with (
+                asyncio.timeout(self._deadline),
+                self._limit.slot(),
+                self._session.get(
+                    self._url, params=params, timeout=self._timeout, allow_redirects=False
+                ) as resp,
+            ):
                 return resp.status, await resp.read()
         except TimeoutError:  # asyncio's and aiohttp's timeouts (also an OSError: caught first)
             logger.warning("WeChat jscode2session timed out")

@@ -3,6 +3,7 @@ subscribe messages, read leniently, each call made once."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -12,6 +13,7 @@ from yarl import URL
 
 from adapters.wechat.answers import errcode as read_errcode
 from adapters.wechat.answers import errmsg_without_request_id, json_object
+from adapters.wechat.http import WeChatCallLimit, unlimited
 from domain.errors import WeChatBusy, WeChatError, WeChatFailure, WeChatRateLimited, WeChatTimeout
 from domain.platform import IssuedToken, PhoneNumber, SubscribeMessage
 from domain.platform_errors import (
@@ -40,6 +42,7 @@ class AiohttpWeChatPlatform:
       type (and, for template errors, WeChat's ``errmsg``): never the secret, the access token, a
       code, a session-key signature or an openid. Driver exceptions are not chained, since theirs
       can hold the request URL, whose query carries the access token.
+    - Calls share the gateway's ``WeChatCallLimit``; ``timeout`` bounds the wait and the call.
     """
 
     def __init__(
@@ -50,8 +53,11 @@ class AiohttpWeChatPlatform:
         appid: str,
         secret: str,
         timeout: float,
+        limit: WeChatCallLimit | None = None,
     ) -> None:
         self._session = session
+        self._limit = limit or unlimited()
+        self._deadline = timeout
         self._base = base_url.rstrip("/")
         self._appid = appid
         self._secret = secret
@@ -148,15 +154,19 @@ class AiohttpWeChatPlatform:
             params["access_token"] = access_token
         headers = {"Content-Type": "application/json"} if body is not None else None
         try:
-            async with self._session.request(
-                method,
-                URL(self._base + path),
-                params=params or None,
-                data=None if body is None else orjson.dumps(body),
-                headers=headers,
-                timeout=self._timeout,
-                allow_redirects=False,
-            ) as resp:
+            async with (
+                asyncio.timeout(self._deadline),
+                self._limit.slot(),
+                self._session.request(
+                    method,
+                    URL(self._base + path),
+                    params=params or None,
+                    data=None if body is None else orjson.dumps(body),
+                    headers=headers,
+                    timeout=self._timeout,
+                    allow_redirects=False,
+                ) as resp,
+            ):
                 status, raw = resp.status, await resp.read()
         except TimeoutError:  # asyncio's and aiohttp's timeouts (also an OSError: caught first)
             logger.warning("WeChat %s timed out", api)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+from time import perf_counter
 from typing import Any
 
 import orjson
@@ -12,8 +13,12 @@ from sanic import HTTPResponse, Request, Sanic
 from entrypoints import handlers
 from entrypoints.errors import JsonErrorHandler
 from entrypoints.http import request_id_of
+from entrypoints.logs import request_id
+from entrypoints.metrics import HttpMetrics, mark_worker_dead, metrics
+from entrypoints.openapi import install_openapi
 
 logger = logging.getLogger("weapp_login")
+access_logger = logging.getLogger("weapp_login.access")
 
 REQUEST_MAX_SIZE = 64 * 1024
 REQUEST_MAX_HEADER_SIZE = 8 * 1024
@@ -33,11 +38,14 @@ def create_app(container: Any, *, name: str = "weapp_login") -> Sanic:
 
     The container is duck-typed here so that ``entrypoints`` never imports the adapters.
     """
-    app = Sanic(name, dumps=orjson.dumps, loads=orjson.loads, error_handler=JsonErrorHandler())
+    app = Sanic(
+        name, dumps=orjson.dumps, loads=orjson.loads, error_handler=JsonErrorHandler(),
+        configure_logging=False,  # Sanic's loggers propagate to the one JSON handler on stdout
+    )
     app.config.update(
         REQUEST_MAX_SIZE=REQUEST_MAX_SIZE,
         REQUEST_MAX_HEADER_SIZE=REQUEST_MAX_HEADER_SIZE,
-        REQUEST_TIMEOUT=10,
+        REQUEST_TIMEOUT=container.config.request_timeout_seconds(),  # see protocol.py
         RESPONSE_TIMEOUT=30,
         KEEP_ALIVE_TIMEOUT=15,
         GRACEFUL_SHUTDOWN_TIMEOUT=10,
@@ -47,6 +55,13 @@ def create_app(container: Any, *, name: str = "weapp_login") -> Sanic:
         TOUCHUP=False,
     )
     app.ctx.container = container
+    app.ctx.metrics = HttpMetrics(container.metrics_registry())
+    install_openapi(
+        app, title="weapp-login", version="1",
+        description="Logs WeChat mini-program users in and keeps them logged in. "
+        "Every error has the body `{\"error\": {\"code\", \"message\"}}`; every response "
+        "carries `X-Request-ID`.",
+    )
 
     app.add_route(handlers.login, "/api/v1/login", methods=["POST"])
     app.add_route(handlers.me, "/api/v1/me", methods=["GET"])
@@ -57,6 +72,7 @@ def create_app(container: Any, *, name: str = "weapp_login") -> Sanic:
     app.add_route(handlers.send_message, "/api/v1/admin/messages", methods=["POST"])
     app.add_route(handlers.healthz, "/healthz", methods=["GET"])
     app.add_route(handlers.readyz, "/readyz", methods=["GET"])
+    app.add_route(metrics, "/metrics", methods=["GET"])
 
     app.register_middleware(_tag_request, "request")
     app.register_middleware(_tag_response, "response")
@@ -66,12 +82,27 @@ def create_app(container: Any, *, name: str = "weapp_login") -> Sanic:
 
 
 async def _tag_request(request: Request) -> None:
+    request.ctx.started = perf_counter()
     request.ctx.request_id = request_id_of(request)
+    request_id.set(request.ctx.request_id)
 
 
 async def _tag_response(request: Request, response: HTTPResponse) -> None:
-    request_id = getattr(request.ctx, "request_id", None) or request_id_of(request)
-    response.headers["X-Request-ID"] = request_id
+    """Tag the response, count it, and log the request's one line."""
+    rid = getattr(request.ctx, "request_id", None) or request_id_of(request)
+    response.headers["X-Request-ID"] = rid
+    started = getattr(request.ctx, "started", None)
+    seconds = perf_counter() - started if started is not None else 0.0
+    route = f"/{request.route.path}" if request.route is not None else None
+    status = response.status
+    request.app.ctx.metrics.observe_request(request.method, route, status, seconds)
+    if access_logger.isEnabledFor(logging.INFO):
+        access_logger.info(
+            "%s %s %d", request.method, route, status,
+            extra={"event": "request", "request_id": rid, "method": request.method,
+                   "route": route, "status": status, "duration_ms": round(seconds * 1000, 3)},
+        )
+    request_id.set(None)
 
 
 async def _open_resources(app: Sanic) -> None:
@@ -81,6 +112,7 @@ async def _open_resources(app: Sanic) -> None:
         provided = getattr(container, name)()
         if inspect.isawaitable(provided):
             await provided
+    logger.info("worker ready", extra={"event": "worker_started"})
 
 
 async def _close_resources(app: Sanic) -> None:
@@ -89,3 +121,4 @@ async def _close_resources(app: Sanic) -> None:
     if inspect.isawaitable(shutdown):
         await shutdown
     container.unwire()
+    mark_worker_dead()

@@ -32,6 +32,7 @@ STATUS_BY_ERROR: dict[type[domain.DomainError], int] = {
     domain.UserBlocked: 403,
     domain.RateLimited: 429,
     domain.WeChatBusy: 503,
+    domain.WeChatOverloaded: 503,
     domain.StoreUnavailable: 503,
     domain.WeChatError: 502,
     domain.WeChatTimeout: 504,

@@ -11,7 +11,7 @@ from dependency_injector.wiring import Provide, inject
 from sanic import HTTPResponse, Request
 from sanic.exceptions import NotFound
 
-from domain.errors import InvalidRequest, Unauthorized
+from domain.errors import DomainError, InvalidRequest, Unauthorized
 from domain.use_cases.authenticate import AuthenticateRequest, AuthenticateUseCase
 from domain.use_cases.check_session_key import CheckSessionKeyRequest, CheckSessionKeyUseCase
 from domain.use_cases.decrypt import DecryptRequest, DecryptUseCase
@@ -22,6 +22,7 @@ from domain.use_cases.readiness import ReadinessUseCase
 from domain.use_cases.send_message import SendMessageRequest, SendMessageUseCase
 from entrypoints.errors import error_response
 from entrypoints.http import client_address_of, json_object_of, token_of
+from entrypoints.openapi import WECHAT_ERRORS, Reply, documented, schema
 
 MAX_CODE_LENGTH = 128
 
@@ -49,16 +50,32 @@ def parse_code(code: object) -> str:
     return code
 
 
+@documented(
+    operation_id="login", tag="login", summary="Log in with the code from wx.login()",
+    description="Exchanges the code at WeChat once however often it is sent within its "
+    "5 minutes, and answers with a new token of the (maybe new) user.",
+    body="LoginRequest",
+    replies={200: Reply("Logged in.", schema("LoginResponse"),
+                        headers={"Authorization": "BearerAuthorization"})},
+    errors={400: ["invalid_request"], 401: ["invalid_code"], 403: ["user_blocked"],
+            413: ["payload_too_large"], **WECHAT_ERRORS},
+)
 @inject
 async def login(
     request: Request,
     use_case: LoginUseCase = Provide["login_use_case"],
     trusted_proxies: int = Provide["config.trusted_proxy_count"],
 ) -> HTTPResponse:
-    code = parse_login_code(json_object_of(request))
-    result = await use_case.execute(
-        LoginRequest(code=code, client_address=client_address_of(request, trusted_proxies))
-    )
+    logins = request.app.ctx.metrics.logins
+    try:
+        code = parse_login_code(json_object_of(request))
+        result = await use_case.execute(
+            LoginRequest(code=code, client_address=client_address_of(request, trusted_proxies))
+        )
+    except DomainError as error:
+        logins.labels(error.code).inc()
+        raise
+    logins.labels("ok").inc()
     return _json(
         {
             "token": result.token,
@@ -70,6 +87,13 @@ async def login(
     )
 
 
+@documented(
+    operation_id="me", tag="session", summary="The logged-in user; slides the token",
+    security="user",
+    replies={200: Reply("The user and the token's remaining life.",
+                        schema("MeResponse"))},
+    errors={401: ["unauthorized"], 503: ["unavailable"]},
+)
 @inject
 async def me(
     request: Request,
@@ -89,6 +113,13 @@ async def me(
     )
 
 
+@documented(
+    operation_id="logout", tag="session", summary="End this token, or every token of the user",
+    security="user", body="LogoutRequest", body_required=False,
+    replies={204: Reply("The token (or every token of the user) no longer works.")},
+    errors={400: ["invalid_request"], 401: ["unauthorized"], 413: ["payload_too_large"],
+            503: ["unavailable"]},
+)
 @inject
 async def logout(
     request: Request, use_case: LogoutUseCase = Provide["logout_use_case"]
@@ -101,10 +132,23 @@ async def logout(
     return HTTPResponse(status=204)
 
 
+@documented(
+    operation_id="healthz", tag="operations", summary="Liveness: the process serves",
+    replies={200: Reply("Serving.", schema("Health"))},
+)
 async def healthz(request: Request) -> HTTPResponse:
     return _json({"status": "ok"})
 
 
+@documented(
+    operation_id="readyz", tag="operations", summary="Readiness: both stores answer",
+    replies={
+        200: Reply("Both stores answer.", schema("Readiness")),
+        503: Reply("A store is down (`unavailable`); `checks` says which.",
+                   schema("NotReady"),
+                   headers={"Retry-After": "RetryAfter"}),
+    },
+)
 @inject
 async def readyz(
     request: Request, use_case: ReadinessUseCase = Provide["readiness_use_case"]
@@ -141,6 +185,14 @@ def _required_text(body: dict[str, Any], name: str, *, max_length: int = 65_536)
     return value
 
 
+@documented(
+    operation_id="phone", tag="platform", summary="The user's phone number from a phone code",
+    description="Asks WeChat's getuserphonenumber and stores the number on the user.",
+    security="user", body="PhoneRequest",
+    replies={200: Reply("The number.", schema("PhoneResponse"))},
+    errors={400: ["invalid_request"], 401: ["unauthorized"], 413: ["payload_too_large"],
+            422: ["invalid_phone_code"], **WECHAT_ERRORS},
+)
 @inject
 async def phone(
     request: Request,
@@ -161,6 +213,17 @@ async def phone(
     )
 
 
+@documented(
+    operation_id="decrypt", tag="platform", summary="Decrypt an encryptedData payload",
+    description="AES-128-CBC with the user's newest session_key; checks the watermark's appid "
+    "and, when given, the signature.",
+    security="user", body="DecryptRequest",
+    replies={200: Reply("The decrypted object.",
+                        schema("DecryptResponse"))},
+    errors={400: ["invalid_request"], 401: ["unauthorized"], 413: ["payload_too_large"],
+            422: ["decrypt_failed", "signature_mismatch", "watermark_mismatch"],
+            503: ["unavailable"]},
+)
 @inject
 async def decrypt(
     request: Request,
@@ -181,6 +244,12 @@ async def decrypt(
     return _json({"data": decrypted.data})
 
 
+@documented(
+    operation_id="session_key", tag="platform",
+    summary="Whether WeChat still holds the user's session_key valid", security="user",
+    replies={200: Reply("Valid or not.", schema("SessionKeyResponse"))},
+    errors={401: ["unauthorized"], **WECHAT_ERRORS},
+)
 @inject
 async def session_key(
     request: Request,
@@ -192,6 +261,15 @@ async def session_key(
     return _json({"valid": state.valid})
 
 
+@documented(
+    operation_id="send_message", tag="back-office", summary="Send a subscribe message to a user",
+    description="Needs ADMIN_TOKEN; answers 404 when it is not configured.",
+    security="admin", body="MessageRequest",
+    replies={200: Reply("Sent.", schema("MessageResponse"))},
+    errors={400: ["invalid_request"], 401: ["unauthorized"],
+            404: ["not_found", "unknown_user"], 413: ["payload_too_large"],
+            422: ["not_subscribed", "invalid_template"], **WECHAT_ERRORS},
+)
 @inject
 async def send_message(
     request: Request,

@@ -1,0 +1,82 @@
+"""The HTTP side of the metrics (requests, logins) and ``GET /metrics``.
+
+With several workers every process writes its samples to files in ``PROMETHEUS_MULTIPROC_DIR``
+(``python -m entrypoints`` creates that directory before the workers start), and a scrape of any
+worker sums them all; with one worker the container's registry is served as it is.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client import multiprocess as prometheus_multiprocess
+from sanic import HTTPResponse, Request
+
+from entrypoints.openapi import Reply, documented
+
+MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+"""Decided when this module is imported, as prometheus_client decides how to store values."""
+
+disable_created_metrics()  # the *_created series double the text and say nothing here
+
+REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+UNMATCHED = "unmatched"
+"""The route label of requests that matched no route: their raw paths stay out of the labels."""
+
+
+class HttpMetrics:
+    """Requests by route and status, their latency, and logins by outcome."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.requests = Counter(
+            "weapp_http_requests", "HTTP requests by method, route pattern and status.",
+            ["method", "route", "status"], registry=registry,
+        )
+        self.request_seconds = Histogram(
+            "weapp_http_request_seconds", "Time to answer an HTTP request, by route pattern.",
+            ["route"], registry=registry, buckets=REQUEST_BUCKETS,
+        )
+        self.logins = Counter(
+            "weapp_logins", "Logins by outcome: ok, or the error code of the answer.",
+            ["outcome"], registry=registry,
+        )
+        self.logins.labels("ok")
+
+    def observe_request(self, method: str, route: str | None, status: int, seconds: float) -> None:
+        label = route or UNMATCHED
+        self.requests.labels(method if method in METHODS else "other", label, str(status)).inc()
+        self.request_seconds.labels(label).observe(seconds)
+
+
+def exposition(registry: CollectorRegistry) -> bytes:
+    """The Prometheus text of ``registry``, or of every worker's files in multiprocess mode."""
+    if MULTIPROCESS:
+        registry = CollectorRegistry()
+        prometheus_multiprocess.MultiProcessCollector(registry)
+    return generate_latest(registry)
+
+
+def mark_worker_dead() -> None:
+    """Let the multiprocess files of this worker's live gauges go (counters keep counting)."""
+    if MULTIPROCESS:
+        prometheus_multiprocess.mark_process_dead(os.getpid())
+
+
+@documented(
+    operation_id="metrics", tag="operations", summary="Prometheus metrics",
+    replies={200: Reply("Prometheus text format (every worker's samples summed).",
+                        {"type": "string"}, content_type="text/plain")},
+)
+async def metrics(request: Request) -> HTTPResponse:
+    body = exposition(request.app.ctx.metrics.registry)
+    return HTTPResponse(body, content_type=CONTENT_TYPE_LATEST)

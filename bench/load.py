@@ -1,0 +1,183 @@
+"""Driving load: wrk with the Lua scripts of ``bench/lua``, and a small aiohttp client for the
+set-up logins whose tokens the bench keeps.
+
+A measurement is one wrk run against one process, with that process's CPU time read from
+``/proc`` before and after, so the figures are the process's own, not the machine's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import orjson
+
+from bench.infra import BenchError, cpu_seconds
+
+LUA = Path(__file__).resolve().parent / "lua"
+WRK_TIMEOUT_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One wrk run: throughput, latency, errors, and the server process's CPU per request."""
+
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    cpu_seconds: float
+    connections: int
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        """CPU milliseconds per request, i.e. CPU seconds per 1,000 requests."""
+        return 1000 * self.cpu_seconds / self.requests if self.requests else float("nan")
+
+
+def wrk_command(
+    url: str, script: str, args: Iterable[str], *, connections: int, seconds: float
+) -> list[str]:
+    return [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        f"--timeout={WRK_TIMEOUT_SECONDS}s",
+        "-s",
+        str(LUA / script),
+        url,
+        "--",
+        *args,
+    ]
+
+
+def _parse(output: str, *, pid: int | None, cpu: float, connections: int) -> Measurement:
+    for line in output.splitlines():
+        if line.startswith("BENCH_JSON "):
+            data = json.loads(line.removeprefix("BENCH_JSON "))
+            break
+    else:
+        raise BenchError(f"wrk printed no result:\n{output[-2000:]}")
+    errors = sum(data[kind] for kind in ("connect", "read", "write", "status", "timeout"))
+    return Measurement(
+        requests=data["requests"],
+        seconds=data["duration_us"] / 1e6,
+        p50_ms=data["p50_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+        errors=errors,
+        cpu_seconds=cpu if pid is not None else float("nan"),
+        connections=connections,
+    )
+
+
+def measure(
+    url: str, script: str, args: Iterable[str], *, pid: int, connections: int, seconds: float
+) -> Measurement:
+    """Run wrk for ``seconds`` against ``url`` and read ``pid``'s CPU time around it."""
+    command = wrk_command(url, script, args, connections=connections, seconds=seconds)
+    before = cpu_seconds(pid)
+    try:
+        done = subprocess.run(  # noqa: S603 - our own argv
+            command,
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise BenchError(f"wrk did not finish: {' '.join(command)}") from exc
+    spent = cpu_seconds(pid) - before
+    if done.returncode != 0:
+        raise BenchError(f"wrk failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return _parse(done.stdout, pid=pid, cpu=spent, connections=connections)
+
+
+def measure_count(
+    url: str,
+    script: str,
+    args: list[str],
+    *,
+    pid: int,
+    connections: int,
+    answers: int,
+    max_seconds: float,
+) -> Measurement:
+    """Run wrk until ``answers`` responses came back (the Lua script says so), then stop it.
+
+    Up to ``connections - 1`` requests are still in flight when wrk stops; callers that need
+    the exact count take it from the server side.
+    """
+    command = wrk_command(
+        url, script, [*args, str(answers)], connections=connections, seconds=max_seconds
+    )
+    before = cpu_seconds(pid)
+    with subprocess.Popen(  # noqa: S603 - our own argv
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as wrk:
+        assert wrk.stdout is not None
+        lines = []
+        for line in wrk.stdout:
+            lines.append(line)
+            if line.startswith("BENCH_LIMIT"):
+                wrk.send_signal(signal.SIGINT)
+                break
+        try:
+            rest, errors = wrk.communicate(timeout=max_seconds + 60)
+        except subprocess.TimeoutExpired as exc:
+            wrk.kill()
+            raise BenchError("wrk did not stop") from exc
+    spent = cpu_seconds(pid) - before
+    if wrk.returncode != 0:
+        raise BenchError(f"wrk failed ({wrk.returncode}):\n{errors[-2000:]}")
+    return _parse("".join(lines) + rest, pid=pid, cpu=spent, connections=connections)
+
+
+async def _login_all(
+    base_url: str, codes: list[str], concurrency: int
+) -> tuple[list[str], list[str]]:
+    tokens: list[str] = []
+    failures: list[str] = []
+    pending = iter(codes)
+    timeout = aiohttp.ClientTimeout(total=10)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
+
+        async def worker() -> None:
+            for code in pending:
+                async with http.post(
+                    f"{base_url}/api/v1/login",
+                    data=orjson.dumps({"code": code}),
+                    headers={"Content-Type": "application/json"},
+                ) as response:
+                    if response.status == 200:
+                        tokens.append(orjson.loads(await response.read())["token"])
+                    else:
+                        failures.append(f"{response.status} {(await response.read())[:300]!r}")
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return tokens, failures
+
+
+def login_all(base_url: str, codes: list[str], *, concurrency: int = 32) -> list[str]:
+    """Log each code in (concurrently); the tokens. More than 1 % failures stop the bench."""
+    tokens, failures = asyncio.run(_login_all(base_url, codes, concurrency))
+    if len(failures) > len(codes) // 100:
+        raise BenchError(
+            f"{len(failures)} of {len(codes)} set-up logins at {base_url} failed: {failures[0]}"
+        )
+    return tokens

@@ -1,0 +1,21 @@
+-- GET /api/v1/me, cycling through a pool of valid tokens (one per line in a file).
+-- wrk ... -s me.lua URL -- <tokens file>
+-- The requests are built once at start, so wrk spends nothing on them per request.
+
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "common.lua")
+
+local requests = {}
+local next_index = 0
+
+function init(args)
+  for token in io.lines(args[1]) do
+    requests[#requests + 1] = wrk.format("GET", "/api/v1/me", { ["Authorization"] = "Bearer " .. token })
+  end
+  assert(#requests > 0, "no tokens in " .. args[1])
+  next_index = (thread_number * 7919) % #requests
+end
+
+function request()
+  next_index = next_index % #requests + 1
+  return requests[next_index]
+end

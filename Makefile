@@ -26,6 +26,7 @@ system-deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	{ command -v mariadbd >/dev/null || test -x /usr/sbin/mariadbd; } || missing="$$missing mariadb-server"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v node >/dev/null || missing="$$missing nodejs"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
@@ -55,6 +56,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
+
+# Issue 4's benchmark (README, "Performance"): about six minutes, all on loopback. wrk and the
+# bench's own tools (bench/requirements.txt) are installed here only: the tests do not need them.
+bench: system-deps $(STAMP) check-dists
+	@command -v wrk >/dev/null || { echo "installing: wrk"; \
+		$(APT_GET) update >/dev/null && $(APT_GET) install --no-install-recommends wrk >/dev/null; }
+	$(BIN)/pip install -q --disable-pip-version-check -r bench/requirements.txt
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -7,8 +7,16 @@ Resources are opened by the app's ``before_server_start`` listener and closed af
 from __future__ import annotations
 
 from dependency_injector import containers, providers
+from prometheus_client import CollectorRegistry
 
 from adapters.crypto import CryptographyCipher
+from adapters.instrumented import (
+    InstrumentedSessionStore,
+    InstrumentedUserRepository,
+    InstrumentedWeChatGateway,
+    InstrumentedWeChatPlatform,
+    PortMetrics,
+)
 from adapters.memory import (
     InMemoryCodeExchangeRegistry,
     InMemoryRateLimiter,
@@ -26,7 +34,7 @@ from adapters.sqlalchemy.users import SqlAlchemyUserRepository
 from adapters.system import SecretTokenGenerator, SystemClock
 from adapters.wechat.embedded import serve_embedded_simulator
 from adapters.wechat.gateway import AiohttpWeChatGateway
-from adapters.wechat.http import open_client_session
+from adapters.wechat.http import WeChatCallLimit, open_client_session
 from adapters.wechat.platform import AiohttpWeChatPlatform
 from domain.access_token import AccessTokenProvider, TokenTimings
 from domain.code_exchange import CodeExchange, ExchangeTimings
@@ -45,8 +53,18 @@ class Container(containers.DeclarativeContainer):
     config = providers.Configuration(strict=True)
 
     # Resources: one of each per worker process.
-    wechat_http = providers.Resource(open_client_session, timeout=config.wechat_timeout_seconds)
-    redis_client = providers.Resource(open_redis, url=config.redis_url)
+    wechat_http = providers.Resource(
+        open_client_session,
+        timeout=config.wechat_timeout_seconds,
+        limit=config.wechat_max_in_flight,
+    )
+    redis_client = providers.Resource(
+        open_redis,
+        url=config.redis_url,
+        cluster=config.redis_cluster,
+        sentinels=config.redis_sentinels,
+        sentinel_master=config.redis_sentinel_master,
+    )
     database = providers.Resource(open_engine, url=config.database_url)
     wechat_base_url = providers.Selector(
         config.wechat_backend,
@@ -61,6 +79,9 @@ class Container(containers.DeclarativeContainer):
     # Adapters.
     clock = providers.Singleton(SystemClock)
     tokens = providers.Singleton(SecretTokenGenerator)
+    wechat_calls = providers.Singleton(
+        WeChatCallLimit, max_in_flight=config.wechat_max_in_flight, backlog=config.wechat_backlog
+    )
     wechat_gateway = providers.Singleton(
         AiohttpWeChatGateway,
         session=wechat_http,
@@ -68,11 +89,14 @@ class Container(containers.DeclarativeContainer):
         appid=config.wechat.appid,
         secret=config.wechat.secret,
         timeout=config.wechat_timeout_seconds,
+        limit=wechat_calls,
     )
     session_store = providers.Selector(
         config.sessions_backend,
         memory=providers.Singleton(InMemorySessionStore, clock=clock),
-        redis=providers.Singleton(RedisSessionStore, client=redis_client),
+        redis=providers.Singleton(
+            RedisSessionStore, client=redis_client, route_secret=config.session_route_secret
+        ),
     )
     code_registry = providers.Selector(
         config.sessions_backend,
@@ -92,6 +116,7 @@ class Container(containers.DeclarativeContainer):
         appid=config.wechat.appid,
         secret=config.wechat.secret,
         timeout=config.wechat_timeout_seconds,
+        limit=wechat_calls,
     )
     access_token_cache = providers.Selector(
         config.sessions_backend,
@@ -102,19 +127,35 @@ class Container(containers.DeclarativeContainer):
     )
     cipher = providers.Singleton(CryptographyCipher)
 
+    # Instrumentation: what the use cases see of the ports, timed and counted.
+    metrics_registry = providers.Singleton(CollectorRegistry, auto_describe=True)
+    port_metrics = providers.Singleton(PortMetrics, registry=metrics_registry)
+    timed_sessions = providers.Singleton(
+        InstrumentedSessionStore, inner=session_store, metrics=port_metrics
+    )
+    timed_users = providers.Singleton(
+        InstrumentedUserRepository, inner=user_repository, metrics=port_metrics
+    )
+    timed_wechat_gateway = providers.Singleton(
+        InstrumentedWeChatGateway, inner=wechat_gateway, metrics=port_metrics
+    )
+    timed_wechat_platform = providers.Singleton(
+        InstrumentedWeChatPlatform, inner=wechat_platform, metrics=port_metrics
+    )
+
     # Domain services and use cases.
     policy = providers.Singleton(
         SessionPolicy, ttl=config.session_ttl_seconds, max_age=config.session_max_age_seconds
     )
     code_exchange = providers.Singleton(
         CodeExchange,
-        gateway=wechat_gateway,
+        gateway=timed_wechat_gateway,
         registry=code_registry,
         timings=providers.Singleton(ExchangeTimings, pending_ttl=config.code_pending_seconds),
     )
     access_tokens = providers.Singleton(
         AccessTokenProvider,
-        platform=wechat_platform,
+        platform=timed_wechat_platform,
         cache=access_token_cache,
         clock=clock,
         timings=providers.Singleton(
@@ -124,8 +165,8 @@ class Container(containers.DeclarativeContainer):
     login_use_case = providers.Factory(
         LoginUseCase,
         exchange=code_exchange,
-        users=user_repository,
-        sessions=session_store,
+        users=timed_users,
+        sessions=timed_sessions,
         rate_limiter=rate_limiter,
         tokens=tokens,
         clock=clock,
@@ -133,31 +174,31 @@ class Container(containers.DeclarativeContainer):
         rate_per_minute=config.login_rate_per_minute,
     )
     authenticate_use_case = providers.Factory(
-        AuthenticateUseCase, sessions=session_store, clock=clock, policy=policy
+        AuthenticateUseCase, sessions=timed_sessions, clock=clock, policy=policy
     )
-    logout_use_case = providers.Factory(LogoutUseCase, sessions=session_store, clock=clock)
+    logout_use_case = providers.Factory(LogoutUseCase, sessions=timed_sessions, clock=clock)
     readiness_use_case = providers.Factory(
-        ReadinessUseCase, sessions=session_store, users=user_repository
+        ReadinessUseCase, sessions=timed_sessions, users=timed_users
     )
     phone_use_case = providers.Factory(
         GetPhoneNumberUseCase,
-        platform=wechat_platform,
+        platform=timed_wechat_platform,
         access_tokens=access_tokens,
-        phones=user_repository,
+        phones=timed_users,
     )
     decrypt_use_case = providers.Factory(
-        DecryptUseCase, sessions=session_store, cipher=cipher, appid=config.wechat.appid
+        DecryptUseCase, sessions=timed_sessions, cipher=cipher, appid=config.wechat.appid
     )
     check_session_key_use_case = providers.Factory(
         CheckSessionKeyUseCase,
-        platform=wechat_platform,
+        platform=timed_wechat_platform,
         access_tokens=access_tokens,
-        users=user_repository,
-        sessions=session_store,
+        users=timed_users,
+        sessions=timed_sessions,
     )
     send_message_use_case = providers.Factory(
         SendMessageUseCase,
-        platform=wechat_platform,
+        platform=timed_wechat_platform,
         access_tokens=access_tokens,
-        users=user_repository,
+        users=timed_users,
     )

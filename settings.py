@@ -6,6 +6,7 @@ never starts half-configured.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import secrets
@@ -34,7 +35,13 @@ class Settings:
     wechat_secret: str | None = field(default=None, repr=False)
     wechat_api_base: str = DEFAULT_WECHAT_API_BASE
     wechat_timeout_seconds: float = 3.0
+    wechat_max_in_flight: int = 100
+    wechat_backlog: int = 500
+    request_timeout_seconds: float = 10.0
     redis_url: str | None = None
+    redis_cluster: bool = False
+    redis_sentinels: str | None = None
+    redis_sentinel_master: str | None = None
     database_url: str = DEFAULT_DATABASE_URL
     session_ttl_seconds: int = 604_800
     session_max_age_seconds: int = 2_592_000
@@ -42,6 +49,8 @@ class Settings:
     login_rate_per_minute: int = 60
     trusted_proxy_count: int = 0
     log_level: str = "INFO"
+    metrics_dir: str | None = None
+    """``PROMETHEUS_MULTIPROC_DIR``: where workers put their metrics; unset, a temporary one."""
 
     @property
     def production(self) -> bool:
@@ -52,10 +61,23 @@ class Settings:
         """No credentials: the built-in WeChat simulator stands in for WeChat."""
         return self.wechat_appid is None
 
+    @property
+    def uses_redis(self) -> bool:
+        """Sessions (and the other shared state) live in Redis: a URL or Sentinels are set."""
+        return self.redis_url is not None or self.redis_sentinels is not None
+
     def as_config(self) -> dict[str, Any]:
         """The plain dict that the container's ``Configuration`` provider is filled from."""
         values = asdict(self)
-        values["sessions_backend"] = "redis" if self.redis_url else "memory"
+        values["sessions_backend"] = "redis" if self.uses_redis else "memory"
+        # Keys the routes in login tokens (adapters/redis/sessions.py): a real secret whenever
+        # WeChat's is set, the same in every worker and instance; changing it logs users out.
+        # None (the simulator): the adapter's fixed development secret.
+        values["session_route_secret"] = (
+            None
+            if self.wechat_secret is None
+            else hashlib.sha256(b"session routes\0" + self.wechat_secret.encode()).digest()
+        )
         values["wechat_backend"] = "simulator" if self.uses_simulator else "wechat"
         values["wechat"] = {
             "appid": self.wechat_appid or SIMULATOR_APPID,
@@ -82,7 +104,13 @@ class Settings:
             wechat_secret=env.optional("WECHAT_SECRET"),
             wechat_api_base=env.url("WECHAT_API_BASE", DEFAULT_WECHAT_API_BASE, ("http", "https")),
             wechat_timeout_seconds=env.number("WECHAT_TIMEOUT_SECONDS", 3.0, low=0.05, high=60),
+            wechat_max_in_flight=env.integer("WECHAT_MAX_IN_FLIGHT", 100, low=1, high=10_000),
+            wechat_backlog=env.integer("WECHAT_BACKLOG", 500, low=0, high=100_000),
+            request_timeout_seconds=env.number("REQUEST_TIMEOUT_SECONDS", 10.0, low=0.1, high=300),
             redis_url=env.optional_url("REDIS_URL", ("redis", "rediss", "unix")),
+            redis_cluster=env.choice("REDIS_CLUSTER", "0", ("0", "1")) == "1",
+            redis_sentinels=env.addresses("REDIS_SENTINELS"),
+            redis_sentinel_master=env.optional("REDIS_SENTINEL_MASTER"),
             database_url=env.database_url("DATABASE_URL", DEFAULT_DATABASE_URL),
             session_ttl_seconds=env.integer("SESSION_TTL_SECONDS", 604_800, low=1),
             session_max_age_seconds=env.integer("SESSION_MAX_AGE_SECONDS", 2_592_000, low=1),
@@ -90,6 +118,7 @@ class Settings:
             login_rate_per_minute=env.integer("LOGIN_RATE_PER_MINUTE", 60, low=0),
             trusted_proxy_count=env.integer("TRUSTED_PROXY_COUNT", 0, low=0, high=32),
             log_level=env.choice("LOG_LEVEL", "INFO", LOG_LEVELS, upper=True),
+            metrics_dir=env.directory("PROMETHEUS_MULTIPROC_DIR"),
         )
         settings._check_combinations()
         return settings
@@ -104,13 +133,29 @@ class Settings:
             )
         if self.production and urlsplit(self.wechat_api_base).scheme != "https":
             raise ConfigError("WECHAT_API_BASE: must be https when APP_ENV=production")
-        if self.workers > 1 and self.redis_url is None:
+        self._check_redis()
+        if self.workers > 1 and not self.uses_redis:
             raise ConfigError(
                 "WORKERS: the in-memory session store serves one worker only; set REDIS_URL"
             )
         if self.admin_token is not None and len(self.admin_token) < 16:
             raise ConfigError("ADMIN_TOKEN: must be at least 16 characters")
 
+    def _check_redis(self) -> None:
+        if (self.redis_sentinels is None) != (self.redis_sentinel_master is None):
+            missing = (
+                "REDIS_SENTINELS" if self.redis_sentinels is None else "REDIS_SENTINEL_MASTER"
+            )
+            raise ConfigError(f"{missing}: set both REDIS_SENTINELS and REDIS_SENTINEL_MASTER")
+        if self.redis_cluster:
+            if self.redis_sentinels is not None:
+                raise ConfigError("REDIS_CLUSTER: a Redis Cluster is not found through Sentinels")
+            if self.redis_url is None:
+                raise ConfigError("REDIS_CLUSTER: needs REDIS_URL, the address of any node")
+            if urlsplit(self.redis_url).scheme == "unix" or urlsplit(self.redis_url).path not in (
+                "", "/", "/0"
+            ):
+                raise ConfigError("REDIS_URL: a Redis Cluster node is a redis:// URL of database 0")
 
 
 class _Env:
@@ -125,6 +170,13 @@ class _Env:
 
     def optional(self, name: str) -> str | None:
         return self._raw(name)
+
+    def directory(self, name: str) -> str | None:
+        """A directory that exists or can be created (not a file)."""
+        raw = self._raw(name)
+        if raw is not None and os.path.exists(raw) and not os.path.isdir(raw):
+            raise ConfigError(f"{name}: {raw!r} is not a directory")
+        return raw
 
     def text(self, name: str, default: str) -> str:
         return self._raw(name) or default
@@ -167,6 +219,17 @@ class _Env:
     def url(self, name: str, default: str, schemes: tuple[str, ...]) -> str:
         value = self.optional_url(name, schemes)
         return (value or default).rstrip("/")
+
+    def addresses(self, name: str) -> str | None:
+        """``host:port,host:port`` (IPv6 hosts in brackets)."""
+        raw = self._raw(name)
+        if raw is None:
+            return None
+        for address in raw.split(","):
+            host, _, port = address.strip().rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ConfigError(f"{name}: expected host:port,host:port, got {raw!r}")
+        return raw
 
     def optional_url(self, name: str, schemes: tuple[str, ...]) -> str | None:
         raw = self._raw(name)

@@ -8,7 +8,10 @@ from tests.fakes import FakeClock, SequentialTokens
 
 pytest_plugins = [
     "tests.fixtures.redis_server",
+    "tests.fixtures.redis_cluster",
+    "tests.fixtures.redis_sentinel",
     "tests.fixtures.mariadb_server",
+    "tests.fixtures.postgres_server",
     "tests.fixtures.wechat_simulator",
 ]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,6 +11,7 @@ from sanic import Sanic
 
 from container import Container
 from entrypoints.app import create_app
+from entrypoints.protocol import ServiceHttpProtocol
 from settings import Settings
 
 Sanic.test_mode = True
@@ -27,8 +29,11 @@ def make_container(environ: dict[str, str] | None = None) -> Container:
 async def serve(container: Container) -> AsyncIterator[str]:
     """Run the app with its listeners (resources opened and closed) and yield its base URL."""
     app = create_app(container, name=f"weapp_login_test_{next(_names)}")
+    listener = socket.socket()  # Sanic reads port 0 as "the default, 8000": bind it ourselves
+    listener.bind(("127.0.0.1", 0))
     server = await app.create_server(
-        host="127.0.0.1", port=0, return_asyncio_server=True, access_log=False
+        sock=listener, return_asyncio_server=True, access_log=False,
+        protocol=ServiceHttpProtocol,
     )
     assert server is not None
     await server.startup()

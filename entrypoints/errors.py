@@ -14,6 +14,7 @@ from sanic.exceptions import (
     NotFound,
     PayloadTooLarge,
     RangeNotSatisfiable,
+    RequestCancelled,
     RequestTimeout,
     SanicException,
     ServiceUnavailable,
@@ -98,7 +99,11 @@ class JsonErrorHandler(ErrorHandler):
             status = exception.status_code
             code = "headers_too_large" if status == 431 else "invalid_request"
             return error_response(status, code, "The request was refused.")
-        logger.error(
-            "unhandled error", exc_info=exception, extra={"event": "unhandled_error"}
-        )
+        if isinstance(exception, RequestCancelled):
+            # The client went away mid-request: nobody reads this answer, and it is no error.
+            logger.debug("request cancelled by the client", extra={"event": "request_cancelled"})
+        else:
+            logger.error(
+                "unhandled error", exc_info=exception, extra={"event": "unhandled_error"}
+            )
         return error_response(500, "internal_error", "An unexpected error occurred.")

@@ -7,6 +7,7 @@ worker sums them all; with one worker the container's registry is served as it i
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 from prometheus_client import (
@@ -78,5 +79,6 @@ def mark_worker_dead() -> None:
                         {"type": "string"}, content_type="text/plain")},
 )
 async def metrics(request: Request) -> HTTPResponse:
-    body = exposition(request.app.ctx.metrics.registry)
+    # In multiprocess mode this reads every worker's files: off the event loop.
+    body = await asyncio.to_thread(exposition, request.app.ctx.metrics.registry)
     return HTTPResponse(body, content_type=CONTENT_TYPE_LATEST)

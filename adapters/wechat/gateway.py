@@ -11,7 +11,7 @@ from yarl import URL
 
 from adapters.wechat.answers import errcode as read_errcode
 from adapters.wechat.answers import json_object
-from adapters.wechat.http import WeChatCallLimit, unlimited
+from adapters.wechat.http import WeChatClient
 from domain.entities import WeChatSession
 from domain.errors import (
     InvalidCode,
@@ -33,7 +33,7 @@ _ERRCODES: dict[int, type[WeChatFailure]] = {
 }
 
 
-class AiohttpWeChatGateway:
+class AiohttpWeChatGateway(WeChatClient):
     """Calls ``GET {base_url}/sns/jscode2session`` on a shared ``ClientSession``.
 
     - One attempt per code, whatever happens: a code is single-use, and a retry of a call whose
@@ -48,26 +48,9 @@ class AiohttpWeChatGateway:
       for a slot and the call together.
     """
 
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        *,
-        base_url: str,
-        appid: str,
-        secret: str,
-        timeout: float,
-        limit: WeChatCallLimit | None = None,
-    ) -> None:
-        self._session = session
-        self._limit = limit or unlimited()
-        self._deadline = timeout
-        self._url = URL(base_url.rstrip("/") + "/sns/jscode2session")
-        self._appid = appid
-        self._secret = secret
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(url={str(self._url)!r}, appid={self._appid!r})"
+    def __init__(self, session: aiohttp.ClientSession, **options: Any) -> None:
+        super().__init__(session, **options)
+        self._url = URL(self._base + "/sns/jscode2session")
 
     async def code_to_session(self, code: str) -> WeChatSession:
         status, body = await self._get(

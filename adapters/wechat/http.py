@@ -94,3 +94,30 @@ UNLIMITED_CALLS = 1_000_000
 
 def unlimited() -> WeChatCallLimit:
     return WeChatCallLimit(max_in_flight=UNLIMITED_CALLS, backlog=0)
+
+
+class WeChatClient:
+    """What every WeChat adapter holds: the shared session, the app's credentials, the call
+    limit and the deadline of one call (waiting for a slot included). ``repr`` hides the secret.
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        base_url: str,
+        appid: str,
+        secret: str,
+        timeout: float,
+        limit: WeChatCallLimit | None = None,
+    ) -> None:
+        self._session = session
+        self._limit = limit or unlimited()
+        self._deadline = timeout
+        self._base = base_url.rstrip("/")
+        self._appid = appid
+        self._secret = secret
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self._base!r}, appid={self._appid!r})"

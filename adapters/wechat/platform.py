@@ -13,7 +13,7 @@ from yarl import URL
 
 from adapters.wechat.answers import errcode as read_errcode
 from adapters.wechat.answers import errmsg_without_request_id, json_object
-from adapters.wechat.http import WeChatCallLimit, unlimited
+from adapters.wechat.http import WeChatClient
 from domain.errors import WeChatBusy, WeChatError, WeChatFailure, WeChatRateLimited, WeChatTimeout
 from domain.platform import IssuedToken, PhoneNumber, SubscribeMessage
 from domain.platform_errors import (
@@ -31,7 +31,7 @@ _TEMPLATE_ERRORS = frozenset({40037, 47003, 41030})  # template_id, data value, 
 _MAX_ERRMSG = 200
 
 
-class AiohttpWeChatPlatform:
+class AiohttpWeChatPlatform(WeChatClient):
     """Calls WeChat's token-needing APIs on a shared ``ClientSession``.
 
     - Never retried here: the retry after a refused token is the domain's, and WeChat's -1 is not
@@ -44,27 +44,6 @@ class AiohttpWeChatPlatform:
       can hold the request URL, whose query carries the access token.
     - Calls share the gateway's ``WeChatCallLimit``; ``timeout`` bounds the wait and the call.
     """
-
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        *,
-        base_url: str,
-        appid: str,
-        secret: str,
-        timeout: float,
-        limit: WeChatCallLimit | None = None,
-    ) -> None:
-        self._session = session
-        self._limit = limit or unlimited()
-        self._deadline = timeout
-        self._base = base_url.rstrip("/")
-        self._appid = appid
-        self._secret = secret
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(base_url={self._base!r}, appid={self._appid!r})"
 
     async def stable_token(self, *, force_refresh: bool = False) -> IssuedToken:
         data = await self._call(

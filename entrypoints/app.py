@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+from dataclasses import fields
 from time import perf_counter
 from typing import Any
 
@@ -12,6 +13,7 @@ from sanic import HTTPResponse, Request, Sanic
 
 from entrypoints import handlers
 from entrypoints.errors import JsonErrorHandler
+from entrypoints.handlers import UseCases
 from entrypoints.http import request_id_of
 from entrypoints.logs import request_id
 from entrypoints.metrics import HttpMetrics, mark_worker_dead, metrics
@@ -22,16 +24,6 @@ access_logger = logging.getLogger("weapp_login.access")
 
 REQUEST_MAX_SIZE = 64 * 1024
 REQUEST_MAX_HEADER_SIZE = 8 * 1024
-
-PORTS_OPENED_AT_START = (
-    "session_store",
-    "user_repository",
-    "code_exchange",
-    "rate_limiter",
-    "access_tokens",
-)
-"""Providers resolved before serving, so their pools open once per worker, not on a request."""
-
 
 def create_app(container: Any, *, name: str = "weapp_login") -> Sanic:
     """Build the app around a wired-or-not container (see ``container.Container``).
@@ -106,12 +98,19 @@ async def _tag_response(request: Request, response: HTTPResponse) -> None:
 
 
 async def _open_resources(app: Sanic) -> None:
+    """Open the worker's resources by resolving each use case once (``<name>_use_case``).
+
+    Resolving them here, not per request, spares every request dependency-injector's
+    resolution (a ``gather`` over the async resources); tests override providers before this.
+    """
     container = app.ctx.container
-    container.wire(modules=[handlers])
-    for name in PORTS_OPENED_AT_START:
-        provided = getattr(container, name)()
-        if inspect.isawaitable(provided):
-            await provided
+    resolved: dict[str, Any] = {}
+    for field in fields(UseCases):
+        provided = getattr(container, f"{field.name}_use_case")()
+        resolved[field.name] = await provided if inspect.isawaitable(provided) else provided
+    app.ctx.use_cases = UseCases(**resolved)
+    app.ctx.trusted_proxy_count = container.config.trusted_proxy_count()
+    app.ctx.admin_token = container.config.admin_token()
     logger.info("worker ready", extra={"event": "worker_started"})
 
 
@@ -120,5 +119,4 @@ async def _close_resources(app: Sanic) -> None:
     shutdown = container.shutdown_resources()
     if inspect.isawaitable(shutdown):
         await shutdown
-    container.unwire()
     mark_worker_dead()

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from dependency_injector.wiring import Provide, inject
 from sanic import HTTPResponse, Request
 from sanic.exceptions import NotFound
 
@@ -25,6 +25,29 @@ from entrypoints.http import client_address_of, json_object_of, token_of
 from entrypoints.openapi import WECHAT_ERRORS, Reply, documented, schema
 
 MAX_CODE_LENGTH = 128
+
+
+@dataclass(frozen=True, slots=True)
+class UseCases:
+    """One instance of each use case per worker, on ``app.ctx.use_cases``.
+
+    Use cases are stateless (they hold the worker's singletons), so one per worker serves as
+    well as one per request, without resolving providers on every request.
+    """
+
+    login: LoginUseCase
+    authenticate: AuthenticateUseCase
+    logout: LogoutUseCase
+    readiness: ReadinessUseCase
+    phone: GetPhoneNumberUseCase
+    decrypt: DecryptUseCase
+    check_session_key: CheckSessionKeyUseCase
+    send_message: SendMessageUseCase
+
+
+def _use_cases(request: Request) -> UseCases:
+    use_cases: UseCases = request.app.ctx.use_cases
+    return use_cases
 
 
 def _json(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
@@ -60,12 +83,9 @@ def parse_code(code: object) -> str:
     errors={400: ["invalid_request"], 401: ["invalid_code"], 403: ["user_blocked"],
             413: ["payload_too_large"], **WECHAT_ERRORS},
 )
-@inject
-async def login(
-    request: Request,
-    use_case: LoginUseCase = Provide["login_use_case"],
-    trusted_proxies: int = Provide["config.trusted_proxy_count"],
-) -> HTTPResponse:
+async def login(request: Request) -> HTTPResponse:
+    use_case = _use_cases(request).login
+    trusted_proxies: int = request.app.ctx.trusted_proxy_count
     logins = request.app.ctx.metrics.logins
     try:
         code = parse_login_code(json_object_of(request))
@@ -94,12 +114,9 @@ async def login(
                         schema("MeResponse"))},
     errors={401: ["unauthorized"], 503: ["unavailable"]},
 )
-@inject
-async def me(
-    request: Request,
-    use_case: AuthenticateUseCase = Provide["authenticate_use_case"],
-) -> HTTPResponse:
-    current = await use_case.execute(AuthenticateRequest(token=token_of(request)))
+async def me(request: Request) -> HTTPResponse:
+    authenticate = _use_cases(request).authenticate
+    current = await authenticate.execute(AuthenticateRequest(token=token_of(request)))
     session = current.session
     created_at = datetime.fromtimestamp(session.user_created_at, UTC)
     return _json(
@@ -120,10 +137,8 @@ async def me(
     errors={400: ["invalid_request"], 401: ["unauthorized"], 413: ["payload_too_large"],
             503: ["unavailable"]},
 )
-@inject
-async def logout(
-    request: Request, use_case: LogoutUseCase = Provide["logout_use_case"]
-) -> HTTPResponse:
+async def logout(request: Request) -> HTTPResponse:
+    use_case = _use_cases(request).logout
     token = token_of(request)
     everywhere = json_object_of(request, allow_empty=True).get("all", False)
     if not isinstance(everywhere, bool):
@@ -149,11 +164,8 @@ async def healthz(request: Request) -> HTTPResponse:
                    headers={"Retry-After": "RetryAfter"}),
     },
 )
-@inject
-async def readyz(
-    request: Request, use_case: ReadinessUseCase = Provide["readiness_use_case"]
-) -> HTTPResponse:
-    readiness = await use_case.execute()
+async def readyz(request: Request) -> HTTPResponse:
+    readiness = await _use_cases(request).readiness.execute()
     checks = {
         "sessions": "ok" if readiness.sessions else "down",
         "users": "ok" if readiness.users else "down",
@@ -193,13 +205,10 @@ def _required_text(body: dict[str, Any], name: str, *, max_length: int = 65_536)
     errors={400: ["invalid_request"], 401: ["unauthorized"], 413: ["payload_too_large"],
             422: ["invalid_phone_code"], **WECHAT_ERRORS},
 )
-@inject
-async def phone(
-    request: Request,
-    authenticate: AuthenticateUseCase = Provide["authenticate_use_case"],
-    use_case: GetPhoneNumberUseCase = Provide["phone_use_case"],
-) -> HTTPResponse:
-    user_id = await _user_id(request, authenticate)
+async def phone(request: Request) -> HTTPResponse:
+    use_cases = _use_cases(request)
+    user_id = await _user_id(request, use_cases.authenticate)
+    use_case = use_cases.phone
     code = parse_code(json_object_of(request).get("code"))
     number = await use_case.execute(GetPhoneNumberRequest(user_id=user_id, code=code))
     return _json(
@@ -224,13 +233,10 @@ async def phone(
             422: ["decrypt_failed", "signature_mismatch", "watermark_mismatch"],
             503: ["unavailable"]},
 )
-@inject
-async def decrypt(
-    request: Request,
-    authenticate: AuthenticateUseCase = Provide["authenticate_use_case"],
-    use_case: DecryptUseCase = Provide["decrypt_use_case"],
-) -> HTTPResponse:
-    user_id = await _user_id(request, authenticate)
+async def decrypt(request: Request) -> HTTPResponse:
+    use_cases = _use_cases(request)
+    user_id = await _user_id(request, use_cases.authenticate)
+    use_case = use_cases.decrypt
     body = json_object_of(request)
     decrypted = await use_case.execute(
         DecryptRequest(
@@ -250,14 +256,10 @@ async def decrypt(
     replies={200: Reply("Valid or not.", schema("SessionKeyResponse"))},
     errors={401: ["unauthorized"], **WECHAT_ERRORS},
 )
-@inject
-async def session_key(
-    request: Request,
-    authenticate: AuthenticateUseCase = Provide["authenticate_use_case"],
-    use_case: CheckSessionKeyUseCase = Provide["check_session_key_use_case"],
-) -> HTTPResponse:
-    user_id = await _user_id(request, authenticate)
-    state = await use_case.execute(CheckSessionKeyRequest(user_id=user_id))
+async def session_key(request: Request) -> HTTPResponse:
+    use_cases = _use_cases(request)
+    user_id = await _user_id(request, use_cases.authenticate)
+    state = await use_cases.check_session_key.execute(CheckSessionKeyRequest(user_id=user_id))
     return _json({"valid": state.valid})
 
 
@@ -270,12 +272,8 @@ async def session_key(
             404: ["not_found", "unknown_user"], 413: ["payload_too_large"],
             422: ["not_subscribed", "invalid_template"], **WECHAT_ERRORS},
 )
-@inject
-async def send_message(
-    request: Request,
-    admin_token: str | None = Provide["config.admin_token"],
-    use_case: SendMessageUseCase = Provide["send_message_use_case"],
-) -> HTTPResponse:
+async def send_message(request: Request) -> HTTPResponse:
+    admin_token: str | None = request.app.ctx.admin_token
     if admin_token is None:
         raise NotFound()
     if not hmac.compare_digest(token_of(request).encode(), admin_token.encode()):
@@ -287,7 +285,7 @@ async def send_message(
     data = body.get("data")
     if not isinstance(data, dict):
         raise InvalidRequest("`data` must be an object.")
-    await use_case.execute(
+    await _use_cases(request).send_message.execute(
         SendMessageRequest(
             user_id=user_id,
             template_id=_required_text(body, "template_id", max_length=128),

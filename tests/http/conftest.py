@@ -43,13 +43,24 @@ def service_env() -> dict[str, str]:
 
 
 @pytest.fixture
-async def service(clock: FakeClock, service_env: dict[str, str]) -> AsyncIterator[Service]:
+def service_overrides() -> dict[str, object]:
+    """Providers to replace (name → object) before the service starts, which resolves the use
+    cases once: parametrise this (``@pytest.mark.parametrize("service_overrides", [...])``)."""
+    return {}
+
+
+@pytest.fixture
+async def service(
+    clock: FakeClock, service_env: dict[str, str], service_overrides: dict[str, object]
+) -> AsyncIterator[Service]:
     container = make_container(service_env)
     wechat = InMemoryWeChatGateway()
     users = InMemoryUserRepository()
     container.wechat_gateway.override(providers.Object(wechat))
     container.user_repository.override(providers.Object(users))
     container.clock.override(providers.Object(clock))
+    for name, replacement in service_overrides.items():
+        getattr(container, name).override(providers.Object(replacement))
     async with serve(container) as url, aiohttp.ClientSession() as http:
         yield Service(url=url, http=http, wechat=wechat, users=users, clock=clock,
                       container=container)

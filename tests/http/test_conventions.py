@@ -6,7 +6,6 @@ import asyncio
 import re
 
 import pytest
-from dependency_injector import providers
 
 from domain.errors import StoreUnavailable
 from tests.http.conftest import Service
@@ -93,8 +92,8 @@ class _Down:
         raise StoreUnavailable()
 
 
+@pytest.mark.parametrize("service_overrides", [{"user_repository": _Down()}])
 async def test_readyz_is_503_and_names_the_store_that_is_down(service: Service) -> None:
-    service.container.user_repository.override(providers.Object(_Down()))
     async with service.http.get(f"{service.url}/readyz") as response:
         assert response.status == 503
         body = await response.json()
@@ -102,12 +101,13 @@ async def test_readyz_is_503_and_names_the_store_that_is_down(service: Service) 
         assert body["checks"] == {"sessions": "ok", "users": "down"}
 
 
-async def test_an_unexpected_failure_is_a_bare_500_without_detail(service: Service) -> None:
-    class Broken:
-        async def ping(self) -> None:
-            raise RuntimeError("secret-internal-detail")
+class _Broken:
+    async def ping(self) -> None:
+        raise RuntimeError("secret-internal-detail")
 
-    service.container.session_store.override(providers.Object(Broken()))
+
+@pytest.mark.parametrize("service_overrides", [{"session_store": _Broken()}])
+async def test_an_unexpected_failure_is_a_bare_500_without_detail(service: Service) -> None:
     async with service.http.get(f"{service.url}/readyz") as response:
         assert response.status == 500
         text = await response.text()

@@ -6,7 +6,6 @@ import asyncio
 from typing import Any
 
 import pytest
-from dependency_injector import providers
 
 from domain.errors import (
     InvalidCode,
@@ -191,10 +190,10 @@ class _DownSessions:
         raise StoreUnavailable()
 
 
+@pytest.mark.parametrize("service_overrides", [{"session_store": _DownSessions()}])
 async def test_a_session_store_that_cannot_be_reached_is_503_unavailable(
     service: Service,
 ) -> None:
-    service.container.session_store.override(providers.Object(_DownSessions()))
     service.wechat.add_code("code-1", "openid-alice")
     status, body, _ = await post_login(service, {"code": "code-1"})
     assert_error(status, body, 503, "unavailable")

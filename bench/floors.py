@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
         app = me_app(args.redis_url)
     else:
         app = login_app(args.redis_url, args.mysql_url, args.wechat_url, args.appid, args.secret)
-    app.config.update(ACCESS_LOG=False, MOTD=False, KEEP_ALIVE_TIMEOUT=15, TOUCHUP=False)
+    app.config.update(ACCESS_LOG=False, MOTD=False, KEEP_ALIVE_TIMEOUT=15)
     app.run(
         host="127.0.0.1",
         port=args.port,

@@ -65,7 +65,9 @@ class Container(containers.DeclarativeContainer):
         sentinels=config.redis_sentinels,
         sentinel_master=config.redis_sentinel_master,
     )
-    database = providers.Resource(open_engine, url=config.database_url)
+    database = providers.Resource(
+        open_engine, url=config.database_url, pool_size=config.database_pool_size
+    )
     wechat_base_url = providers.Selector(
         config.wechat_backend,
         simulator=providers.Resource(

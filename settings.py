@@ -43,6 +43,7 @@ class Settings:
     redis_sentinels: str | None = None
     redis_sentinel_master: str | None = None
     database_url: str = DEFAULT_DATABASE_URL
+    database_pool_size: int = 32
     session_ttl_seconds: int = 604_800
     session_max_age_seconds: int = 2_592_000
     admin_token: str | None = field(default=None, repr=False)
@@ -112,6 +113,7 @@ class Settings:
             redis_sentinels=env.addresses("REDIS_SENTINELS"),
             redis_sentinel_master=env.optional("REDIS_SENTINEL_MASTER"),
             database_url=env.database_url("DATABASE_URL", DEFAULT_DATABASE_URL),
+            database_pool_size=env.integer("DATABASE_POOL_SIZE", 32, low=1, high=1_000),
             session_ttl_seconds=env.integer("SESSION_TTL_SECONDS", 604_800, low=1),
             session_max_age_seconds=env.integer("SESSION_MAX_AGE_SECONDS", 2_592_000, low=1),
             admin_token=env.optional("ADMIN_TOKEN"),

@@ -201,6 +201,7 @@ class InstrumentedUserRepository:
 class _WeChatTimer:
     def __init__(self, metrics: PortMetrics) -> None:
         self._metrics = metrics
+        self._ok: dict[str, tuple[Any, Any]] = {}  # endpoint: its latency and ok-count children
 
     async def timed(self, endpoint: str, call: Awaitable[T]) -> T:
         started = perf_counter()
@@ -209,7 +210,15 @@ class _WeChatTimer:
         except WeChatFailure as failure:
             self._record(endpoint, started, wechat_outcome(failure), wechat_errcode(failure))
             raise
-        self._record(endpoint, started, "ok", "0")
+        children = self._ok.get(endpoint)
+        if children is None:
+            children = self._ok[endpoint] = (
+                self._metrics.wechat_seconds.labels(endpoint),
+                self._metrics.wechat_calls.labels(endpoint, "ok", "0"),
+            )
+        latency, count = children
+        latency.observe(perf_counter() - started)
+        count.inc()
         return result
 
     def _record(self, endpoint: str, started: float, outcome: str, errcode: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -52,11 +53,23 @@ class HttpMetrics:
             ["outcome"], registry=registry,
         )
         self.logins.labels("ok")
+        # Labelled children by (method, route, status): ``labels()`` takes a lock and builds
+        # a key at every call, and every request lands here. The keys are bounded like the
+        # labels (routes are patterns, methods a fixed set, statuses few).
+        self._children: dict[tuple[str, str | None, int], tuple[Any, Any]] = {}
 
     def observe_request(self, method: str, route: str | None, status: int, seconds: float) -> None:
-        label = route or UNMATCHED
-        self.requests.labels(method if method in METHODS else "other", label, str(status)).inc()
-        self.request_seconds.labels(label).observe(seconds)
+        key = (method if method in METHODS else "other", route, status)
+        children = self._children.get(key)
+        if children is None:
+            label = route or UNMATCHED
+            children = self._children[key] = (
+                self.requests.labels(key[0], label, str(status)),
+                self.request_seconds.labels(label),
+            )
+        count, latency = children
+        count.inc()
+        latency.observe(seconds)
 
 
 def exposition(registry: CollectorRegistry) -> bytes:

@@ -93,17 +93,23 @@ class Container(containers.DeclarativeContainer):
         timeout=config.wechat_timeout_seconds,
         limit=wechat_calls,
     )
+    # Each backend's session store records code receipts in its own registry (login's writes).
+    memory_code_registry = providers.Singleton(InMemoryCodeExchangeRegistry, clock=clock)
+    redis_code_registry = providers.Singleton(RedisCodeExchangeRegistry, client=redis_client)
+    code_registry = providers.Selector(
+        config.sessions_backend, memory=memory_code_registry, redis=redis_code_registry
+    )
     session_store = providers.Selector(
         config.sessions_backend,
-        memory=providers.Singleton(InMemorySessionStore, clock=clock),
-        redis=providers.Singleton(
-            RedisSessionStore, client=redis_client, route_secret=config.session_route_secret
+        memory=providers.Singleton(
+            InMemorySessionStore, clock=clock, registry=memory_code_registry
         ),
-    )
-    code_registry = providers.Selector(
-        config.sessions_backend,
-        memory=providers.Singleton(InMemoryCodeExchangeRegistry, clock=clock),
-        redis=providers.Singleton(RedisCodeExchangeRegistry, client=redis_client),
+        redis=providers.Singleton(
+            RedisSessionStore,
+            client=redis_client,
+            route_secret=config.session_route_secret,
+            registry=redis_code_registry,
+        ),
     )
     rate_limiter = providers.Selector(
         config.sessions_backend,

@@ -29,7 +29,7 @@ from domain.errors import (
 )
 from domain.platform import IssuedToken, PhoneNumber, SubscribeMessage, WeChatPlatform
 from domain.platform_errors import InvalidPhoneCode, NotSubscribed
-from domain.ports import SessionStore, UserRepository, WeChatGateway
+from domain.ports import CodeReceipt, SessionStore, UserRepository, WeChatGateway
 
 logger = logging.getLogger("weapp_login.instrumented")
 
@@ -145,9 +145,17 @@ class InstrumentedSessionStore:
     def token_route(self, user_id: int) -> str:
         return self._inner.token_route(user_id)  # no I/O: nothing to time
 
-    async def create(self, token_hash: bytes, session: LoginSession, *, session_key: str) -> None:
+    async def create(
+        self,
+        token_hash: bytes,
+        session: LoginSession,
+        *,
+        session_key: str,
+        receipt: CodeReceipt | None = None,
+    ) -> None:
         await self._timer.timed(
-            "create", self._inner.create(token_hash, session, session_key=session_key)
+            "create",
+            self._inner.create(token_hash, session, session_key=session_key, receipt=receipt),
         )
 
     async def get(self, token_hash: bytes) -> LoginSession | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 
 from domain.entities import WeChatSession
@@ -13,9 +14,12 @@ from domain.ports import (
     ClaimPending,
     ClaimState,
     CodeExchangeRegistry,
+    CodeReceipt,
     WeChatGateway,
 )
 from domain.tokens import hash_code
+
+logger = logging.getLogger("weapp_login.code_exchange")
 
 CODE_LIFETIME_SECONDS = 300.0
 """WeChat's login codes live five minutes: a result is remembered that long."""
@@ -23,11 +27,13 @@ CODE_LIFETIME_SECONDS = 300.0
 
 @dataclass(frozen=True, slots=True)
 class ExchangeTimings:
-    """How long a claim may stay pending, how long failures are shared, how often waiters look."""
+    """How long a claim may stay pending, how long failures are shared, how often waiters look,
+    and how long a receipt waits to ride along with its login's session write."""
 
     pending_ttl: float = 5.0
     failure_ttl: float = 1.0
     poll_interval: float = 0.02
+    receipt_grace: float = 0.5
 
 
 class CodeExchange:
@@ -41,7 +47,17 @@ class CodeExchange:
       then forgotten: the same code may be sent again (WeChat's -1 is not remembered);
     - a waiter gives up with ``WeChatTimeout`` after ``pending_ttl``.
 
-    One instance per process: it holds the in-process flights.
+    A success is recorded in the registry through a ``CodeReceipt``: the login that needs the
+    code takes it (``take_receipt``) and records it with its session (``SessionStore.create``),
+    which saves a round trip; if that write fails, the login hands it back (``record_later``).
+    A receipt nobody takes within ``receipt_grace`` (the login failed before its session
+    write, or its client left) is recorded then, in the background. Until it is recorded, this
+    process answers the code from the receipt and other processes wait on the pending claim
+    (as they wait on WeChat), so every request still gets the one exchange's result. Should the
+    process die in between, the claim expires after ``pending_ttl`` and the code is lost, as it
+    would be if it died during the WeChat call.
+
+    One instance per process: it holds the in-process flights and the unrecorded receipts.
     """
 
     def __init__(
@@ -55,9 +71,14 @@ class CodeExchange:
         self._registry = registry
         self._timings = timings or ExchangeTimings()
         self._flights: dict[bytes, asyncio.Future[WeChatSession]] = {}
+        self._owed: dict[bytes, tuple[CodeReceipt, asyncio.TimerHandle]] = {}
+        self._recording: set[asyncio.Task[None]] = set()
 
     async def exchange(self, code: str) -> WeChatSession:
         key = hash_code(code)
+        owed = self._owed.get(key)
+        if owed is not None:
+            return owed[0].session
         flight = self._flights.get(key)
         if flight is None:
             flight = asyncio.ensure_future(self._exchange_once(key, code))
@@ -94,8 +115,41 @@ class CodeExchange:
         except WeChatFailure as failure:
             await self._registry.fail(key, failure.code, ttl=self._timings.failure_ttl)
             raise
-        await self._registry.complete(key, session, ttl=CODE_LIFETIME_SECONDS)
+        receipt = CodeReceipt(key, session, CODE_LIFETIME_SECONDS)
+        loop = asyncio.get_running_loop()
+        handle = loop.call_later(self._timings.receipt_grace, self._record_unclaimed, key)
+        self._owed[key] = (receipt, handle)
         return session
+
+    def take_receipt(self, code: str) -> CodeReceipt | None:
+        """The receipt of ``code``'s exchange for the caller to record, or ``None`` when another
+        request took it or it is recorded already."""
+        owed = self._owed.pop(hash_code(code), None)
+        if owed is None:
+            return None
+        receipt, handle = owed
+        handle.cancel()
+        return receipt
+
+    def record_later(self, receipt: CodeReceipt | None) -> None:
+        """Record a receipt whose write failed or never happened, in the background."""
+        if receipt is None:
+            return
+        task = asyncio.ensure_future(self._record(receipt))
+        self._recording.add(task)
+        task.add_done_callback(self._recording.discard)
+
+    def _record_unclaimed(self, key: bytes) -> None:
+        owed = self._owed.pop(key, None)
+        if owed is not None:
+            self.record_later(owed[0])
+
+    async def _record(self, receipt: CodeReceipt) -> None:
+        try:
+            await self._registry.complete(receipt.code_hash, receipt.session, ttl=receipt.ttl)
+        except Exception:  # the store is down: the claim expires and the code with it
+            logger.warning("a code's exchange could not be recorded",
+                           extra={"event": "code_receipt_lost"})
 
 
 def _outcome(state: ClaimState) -> WeChatSession:

@@ -67,8 +67,20 @@ class SessionStore(Protocol):
         the user; ``""`` when the store needs none."""
         ...
 
-    async def create(self, token_hash: bytes, session: LoginSession, *, session_key: str) -> None:
-        """Store a session (all or nothing) and remember ``session_key`` as the user's newest."""
+    async def create(
+        self,
+        token_hash: bytes,
+        session: LoginSession,
+        *,
+        session_key: str,
+        receipt: CodeReceipt | None = None,
+    ) -> None:
+        """Store a session (all or nothing) and remember ``session_key`` as the user's newest.
+
+        With a ``receipt``, also record that code's exchange as ``CodeExchangeRegistry.complete``
+        does, in the same round trip where the backend allows it (the stores of one backend
+        share their server). Raises if either write may have failed.
+        """
         ...
 
     async def get(self, token_hash: bytes) -> LoginSession | None:
@@ -116,6 +128,16 @@ class ClaimFailed:
 
 
 ClaimState = ClaimPending | ClaimDone | ClaimFailed
+
+
+@dataclass(frozen=True, slots=True)
+class CodeReceipt:
+    """A code that WeChat exchanged, whose result is still to be recorded in the registry
+    (``CodeExchangeRegistry.complete(code_hash, session, ttl=ttl)``)."""
+
+    code_hash: bytes
+    session: WeChatSession
+    ttl: float
 
 
 class CodeExchangeRegistry(Protocol):

@@ -6,11 +6,14 @@ from dataclasses import replace
 
 from adapters.memory.expiring import ExpiringDict
 from domain.entities import LoginSession
-from domain.ports import Clock
+from domain.ports import Clock, CodeExchangeRegistry, CodeReceipt
 
 
 class InMemorySessionStore:
-    def __init__(self, *, clock: Clock) -> None:
+    """``SessionStore`` in a dict; receipts go to ``registry`` (the in-memory one)."""
+
+    def __init__(self, *, clock: Clock, registry: CodeExchangeRegistry | None = None) -> None:
+        self._registry = registry
         self._sessions: ExpiringDict[bytes, LoginSession] = ExpiringDict(clock.now)
         self._by_user: dict[int, set[bytes]] = {}
         self._session_keys: ExpiringDict[int, str] = ExpiringDict(clock.now)
@@ -18,7 +21,18 @@ class InMemorySessionStore:
     def token_route(self, user_id: int) -> str:
         return ""  # one dict finds every token
 
-    async def create(self, token_hash: bytes, session: LoginSession, *, session_key: str) -> None:
+    async def create(
+        self,
+        token_hash: bytes,
+        session: LoginSession,
+        *,
+        session_key: str,
+        receipt: CodeReceipt | None = None,
+    ) -> None:
+        if receipt is not None:
+            if self._registry is None:
+                raise ValueError("this store was given no registry to record receipts in")
+            await self._registry.complete(receipt.code_hash, receipt.session, ttl=receipt.ttl)
         self._sessions.set(token_hash, session, session.expires_at)
         hashes = self._by_user.setdefault(session.user_id, set())
         hashes.add(token_hash)

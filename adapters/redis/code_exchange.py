@@ -10,7 +10,7 @@ from typing import cast
 
 from adapters.redis.client import RedisClient, store_errors, to_ms
 from domain.entities import WeChatSession
-from domain.ports import ClaimDone, ClaimFailed, ClaimPending, ClaimState
+from domain.ports import ClaimDone, ClaimFailed, ClaimPending, ClaimState, CodeReceipt
 
 _PENDING = b"p"
 _DONE = b"d"
@@ -38,12 +38,19 @@ class RedisCodeExchangeRegistry:
         return None if value is None else _decode(cast(bytes, value))
 
     async def complete(self, code_hash: bytes, session: WeChatSession, *, ttl: float) -> None:
+        key, value, px = self.entry(CodeReceipt(code_hash, session, ttl))
+        with store_errors():
+            await self._client.set(key, value, px=px)
+
+    def entry(self, receipt: CodeReceipt) -> tuple[bytes, bytes, int]:
+        """The key, value and TTL (ms) that record ``receipt``, for writes that carry it along
+        (``RedisSessionStore.create``)."""
+        session = receipt.session
         fields = [session.openid, session.session_key]
         if session.unionid is not None:
             fields.append(session.unionid)
         value = _DONE + _SEPARATOR.join(field.encode() for field in fields)
-        with store_errors():
-            await self._client.set(self._prefix + code_hash, value, px=_ttl_ms(ttl))
+        return self._prefix + receipt.code_hash, value, _ttl_ms(receipt.ttl)
 
     async def fail(self, code_hash: bytes, error_code: str, *, ttl: float) -> None:
         with store_errors():

@@ -42,9 +42,12 @@ import time
 from functools import lru_cache
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from redis.asyncio.cluster import RedisCluster
 
 from adapters.redis.client import RedisClient, store_errors, to_ms
+from adapters.redis.code_exchange import RedisCodeExchangeRegistry
 from domain.entities import LoginSession
+from domain.ports import CodeReceipt
 
 _FIELD_BYTES = 8
 _DIGEST_BYTES = 32
@@ -56,8 +59,9 @@ DEVELOPMENT_ROUTE_SECRET = b"weapp-login development route secret"
 """Used without a ``route_secret``: routes then hide nothing from whoever reads this file (fine
 for development and the simulator, where every worker must still agree)."""
 
-# KEYS: the user's hash. ARGV: field, session value, max_expires_at ms, meta without the key
-# expiry, max_expires_at ms packed (6 bytes), now ms.
+# KEYS: the user's hash [, a code's registry key]. ARGV: field, session value, max_expires_at
+# ms, meta without the key expiry, max_expires_at ms packed (6 bytes), now ms [, the code's
+# registry value, its TTL ms].
 _CREATE = """
 local key, now = KEYS[1], tonumber(ARGV[6])
 local entries
@@ -79,6 +83,7 @@ if key_expires_at >= max_expires_at then
 end
 redis.call('HSET', key, ARGV[1], ARGV[2], '', meta)
 if key_expires_at < max_expires_at then redis.call('PEXPIREAT', key, max_expires_at) end
+if KEYS[2] then redis.call('SET', KEYS[2], ARGV[7], 'PX', ARGV[8]) end
 """
 
 # KEYS: the user's hash. ARGV: field, new expires_at ms, the same packed (6 bytes), now ms.
@@ -175,8 +180,12 @@ class RedisSessionStore:
         *,
         route_secret: bytes | None = None,
         key_prefix: bytes = b"wl:",
+        registry: RedisCodeExchangeRegistry | None = None,
     ) -> None:
         self._client = client
+        self._registry = registry
+        # A script's keys must share a cluster slot; a code's key and a user's hash do not.
+        self._receipts_ride_along = not isinstance(client, RedisCluster)
         self._routes = TokenRoutes(route_secret or DEVELOPMENT_ROUTE_SECRET)
         self._users = key_prefix + b"h"
         self._create = client.register_script(_CREATE)
@@ -188,23 +197,43 @@ class RedisSessionStore:
     def token_route(self, user_id: int) -> str:
         return self._routes.route(user_id)
 
-    async def create(self, token_hash: bytes, session: LoginSession, *, session_key: str) -> None:
+    async def create(
+        self,
+        token_hash: bytes,
+        session: LoginSession,
+        *,
+        session_key: str,
+        receipt: CodeReceipt | None = None,
+    ) -> None:
+        """One script: the session, the user's meta and, on one server or through Sentinel, the
+        receipt's registry entry too (a cluster writes that after, as ``complete``)."""
         user_id = self._user_of(token_hash)
         if user_id != session.user_id:
             raise ValueError("the token does not carry its user's route (see token_route)")
+        registry = self._registry
+        if receipt is not None and registry is None:
+            raise ValueError("this store was given no registry to record receipts in")
         max_expires_at = to_ms(session.max_expires_at)
+        keys: list[bytes] = [self._user_key(user_id)]
+        args: list[bytes | int] = [
+            _field(token_hash),
+            _pack_session(session),
+            max_expires_at,
+            _pack_meta(session.user_created_at, session_key),
+            _pack_time(max_expires_at),
+            _now_ms(),
+        ]
+        if receipt is None or registry is None:
+            pass
+        elif self._receipts_ride_along:
+            code_key, code_value, code_px = registry.entry(receipt)
+            keys.append(code_key)
+            args += [code_value, code_px]
+            receipt = None  # recorded by the script
         with store_errors():
-            await self._create(
-                keys=[self._user_key(user_id)],
-                args=[
-                    _field(token_hash),
-                    _pack_session(session),
-                    max_expires_at,
-                    _pack_meta(session.user_created_at, session_key),
-                    _pack_time(max_expires_at),
-                    _now_ms(),
-                ],
-            )
+            await self._create(keys=keys, args=args)
+        if receipt is not None and registry is not None:
+            await registry.complete(receipt.code_hash, receipt.session, ttl=receipt.ttl)
 
     async def get(self, token_hash: bytes) -> LoginSession | None:
         user_id = self._user_of(token_hash)

@@ -34,6 +34,8 @@ class LoginUseCase:
     - the code is exchanged at WeChat once, however often it is sent (see ``CodeExchange``);
     - the user is found or created by openid; ``created`` is true only for the creating login;
     - the token is issued last, so a failed login leaves no token that works;
+    - the code's exchange is recorded with the session (one write), or handed back to be
+      recorded anyway when the login fails after WeChat answered;
     - the newest ``session_key`` is kept server-side; other tokens of the user live on.
     """
 
@@ -70,19 +72,27 @@ class LoginUseCase:
                 raise RateLimited(retry_after=retry_after)
 
         wechat = await self._exchange.exchange(request.code)
-        now = self._clock.now()
-        user, created = await self._users.get_or_create(
-            wechat.openid, unionid=wechat.unionid, now=now
-        )
-        token = routed_token(self._sessions.token_route(user.id), self._tokens.new_token())
-        session = LoginSession(
-            user_id=user.id,
-            user_created_at=user.created_at,
-            login_at=now,
-            expires_at=self._policy.first_expiry(now),
-            max_expires_at=now + self._policy.max_age,
-        )
-        await self._sessions.create(hash_token(token), session, session_key=wechat.session_key)
+        receipt = None
+        try:
+            now = self._clock.now()
+            user, created = await self._users.get_or_create(
+                wechat.openid, unionid=wechat.unionid, now=now
+            )
+            token = routed_token(self._sessions.token_route(user.id), self._tokens.new_token())
+            session = LoginSession(
+                user_id=user.id,
+                user_created_at=user.created_at,
+                login_at=now,
+                expires_at=self._policy.first_expiry(now),
+                max_expires_at=now + self._policy.max_age,
+            )
+            receipt = self._exchange.take_receipt(request.code)
+            await self._sessions.create(
+                hash_token(token), session, session_key=wechat.session_key, receipt=receipt
+            )
+        except BaseException:
+            self._exchange.record_later(receipt or self._exchange.take_receipt(request.code))
+            raise
         return LoginResult(
             token=token, expires_in=session.expires_in(now), user_id=user.id, created=created
         )

@@ -15,11 +15,12 @@ from dataclasses import dataclass, replace
 import pytest
 from redis.asyncio import Redis
 
-from adapters.memory import InMemorySessionStore
+from adapters.memory import InMemoryCodeExchangeRegistry, InMemorySessionStore
 from adapters.redis import RedisSessionStore, open_redis
-from domain.entities import LoginSession
+from adapters.redis.code_exchange import RedisCodeExchangeRegistry
+from domain.entities import LoginSession, WeChatSession
 from domain.errors import StoreUnavailable
-from domain.ports import SessionStore
+from domain.ports import ClaimDone, CodeExchangeRegistry, CodeReceipt, SessionStore
 from domain.tokens import hash_token, routed_token
 from tests.fakes import FakeClock
 from tests.fixtures.redis_server import (
@@ -42,6 +43,8 @@ class Harness:
     real_time: bool
     another_store: Callable[[], AbstractAsyncContextManager[SessionStore]]
     index_size: Callable[[int], Awaitable[int]]
+    registry: CodeExchangeRegistry
+    """The registry of the same backend, where the store records code receipts."""
 
     def session(self, user_id: int = 1, *, ttl: float = 600, max_age: float = 3600) -> LoginSession:
         now = self.clock.now()
@@ -66,12 +69,13 @@ class Harness:
 
 def _memory_harness() -> Harness:
     clock = FakeClock()
-    store = InMemorySessionStore(clock=clock)
+    registry = InMemoryCodeExchangeRegistry(clock=clock)
+    store = InMemorySessionStore(clock=clock, registry=registry)
 
     async def index_size(user_id: int) -> int:
         return len(store._by_user.get(user_id, ()))
 
-    return Harness(store, clock, False, lambda: nullcontext(store), index_size)
+    return Harness(store, clock, False, lambda: nullcontext(store), index_size, registry)
 
 
 def _redis_harness(request: pytest.FixtureRequest, kind: str) -> Harness:
@@ -86,8 +90,10 @@ def _redis_harness(request: pytest.FixtureRequest, kind: str) -> Harness:
         fields = await backend.client.hkeys(b"wl:h" + user_id.to_bytes(8, "big"))
         return sum(1 for field in fields if field != b"")
 
+    registry = RedisCodeExchangeRegistry(backend.client)
+    store = RedisSessionStore(backend.client, registry=registry)
     # A clock made after the server started, so it agrees with the stores' real time.
-    return Harness(RedisSessionStore(backend.client), FakeClock(), True, another_store, index_size)
+    return Harness(store, FakeClock(), True, another_store, index_size, registry)
 
 
 @pytest.fixture(params=IMPLEMENTATIONS)
@@ -110,6 +116,34 @@ async def test_a_created_session_is_found_by_its_token_hash(harness: Harness) ->
     await harness.store.create(harness.token(1, user_id=7), session, session_key="sk-1")
 
     assert_same(await harness.store.get(harness.token(1, user_id=7)), session)
+
+
+async def test_a_receipt_is_recorded_in_the_registry_with_the_session(harness: Harness) -> None:
+    """Login's one write: the session and the code's exchange (in one script on one Redis
+    server or through Sentinel; after the session on a cluster, whose slots differ)."""
+    wechat = WeChatSession("o-7", "c2Vzc2lvbi1rZXktMTYhIQ==", "u-7")
+    session = harness.session(user_id=7)
+
+    await harness.store.create(
+        harness.token(1, user_id=7), session, session_key=wechat.session_key,
+        receipt=CodeReceipt(b"code-hash-1", wechat, ttl=60),
+    )
+
+    assert await harness.registry.peek(b"code-hash-1") == ClaimDone(wechat)
+    assert_same(await harness.store.get(harness.token(1, user_id=7)), session)
+
+
+async def test_a_receipt_lives_its_own_ttl_not_the_session_s(harness: Harness) -> None:
+    wechat = WeChatSession("o-7", "c2Vzc2lvbi1rZXktMTYhIQ==", None)
+    await harness.store.create(
+        harness.token(1), harness.session(ttl=60), session_key=wechat.session_key,
+        receipt=CodeReceipt(b"code-hash-2", wechat, ttl=0.2),
+    )
+
+    await harness.wait(0.3)
+
+    assert await harness.registry.peek(b"code-hash-2") is None
+    assert await harness.store.get(harness.token(1)) is not None
 
 
 async def test_an_unknown_token_hash_finds_nothing(harness: Harness) -> None:

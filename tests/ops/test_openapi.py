@@ -122,9 +122,11 @@ async def test_schemathesis_finds_no_server_error_and_no_response_outside_the_sp
     wechat.add_code("alice-code-1", "openid-alice")
     container.wechat_gateway.override(providers.Object(wechat))
     container.user_repository.override(providers.Object(InMemoryUserRepository()))
-    container.session_store.override(providers.Object(UndyingSessions(clock=clock)))
-    container.tokens.override(providers.Object(OneToken()))
     container.clock.override(providers.Object(clock))
+    container.session_store.override(providers.Object(
+        UndyingSessions(clock=clock, registry=container.memory_code_registry())
+    ))
+    container.tokens.override(providers.Object(OneToken()))
     async with serve(container) as url:
         async with aiohttp.ClientSession() as http, http.post(
             f"{url}/api/v1/login", json={"code": "alice-code-1"}

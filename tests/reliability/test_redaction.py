@@ -177,7 +177,9 @@ async def test_no_error_path_writes_a_secret_to_the_logs_at_debug_level(
     env = service_env(wechat=simulator.base_url, redis_url=redis_url, database_url=mariadb_url,
                       WECHAT_TIMEOUT_SECONDS="0.5", ADMIN_TOKEN=ADMIN_TOKEN, LOG_LEVEL="DEBUG")
     container = make_container(env)
-    container.session_store.override(providers.Singleton(LeakySessionStore, container.redis_client))
+    container.session_store.override(providers.Singleton(
+        LeakySessionStore, container.redis_client, registry=container.redis_code_registry
+    ))
     tokens: list[str] = []
     async with serve(container) as url, aiohttp.ClientSession() as http:
         # WeChat's failures at login.

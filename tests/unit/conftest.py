@@ -63,7 +63,7 @@ def world(clock: FakeClock, tokens: SequentialTokens) -> World:
         tokens=tokens,
         wechat=wechat,
         users=InMemoryUserRepository(),
-        sessions=InMemorySessionStore(clock=clock),
+        sessions=InMemorySessionStore(clock=clock, registry=registry),
         registry=registry,
         exchange=CodeExchange(
             gateway=wechat, registry=registry, timings=ExchangeTimings(poll_interval=0.001)

@@ -1,11 +1,16 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any
 
 import pytest
 
+from domain.code_exchange import CodeExchange, ExchangeTimings
 from domain.errors import InvalidCode, RateLimited, StoreUnavailable, WeChatBusy
-from domain.tokens import hash_token
+from domain.ports import ClaimDone, ClaimPending
+from domain.tokens import hash_code, hash_token
 from domain.use_cases.authenticate import AuthenticateRequest
 from domain.use_cases.login import LoginRequest
 from tests.unit.conftest import TTL, World
@@ -144,3 +149,86 @@ async def test_logins_beyond_the_rate_limit_of_an_address_are_refused(world: Wor
 
     world.wechat.add_code("c3", "openid-bob")
     await use_case.execute(LoginRequest(code="c3", client_address="10.0.0.2"))
+
+
+async def test_a_login_records_its_code_in_the_same_write_as_its_session(world: World) -> None:
+    """One write, not two: the session store gets the code's receipt and records it."""
+    world.wechat.add_code("c1", "openid-alice")
+    receipts = []
+    create = world.sessions.create
+
+    async def spying_create(*args: Any, **kwargs: Any) -> None:
+        receipts.append(kwargs.get("receipt"))
+        await create(*args, **kwargs)
+
+    world.sessions.create = spying_create  # type: ignore[method-assign]
+    await world.login_use_case().execute(LoginRequest(code="c1"))
+
+    assert len(receipts) == 1
+    assert receipts[0] is not None
+    assert receipts[0].code_hash == hash_code("c1")
+    assert await world.registry.peek(hash_code("c1")) == ClaimDone(receipts[0].session)
+
+
+async def test_a_login_failing_after_wechat_answered_still_records_the_code(
+    world: World,
+) -> None:
+    """The user store fails after the exchange: the code is recorded all the same, so the
+    client's retry with it, even in another worker, logs in without calling WeChat again."""
+    world.wechat.add_code("c1", "openid-alice")
+    get_or_create = world.users.get_or_create
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise StoreUnavailable()
+
+    world.users.get_or_create = broken  # type: ignore[method-assign]
+    with pytest.raises(StoreUnavailable):
+        await world.login_use_case().execute(LoginRequest(code="c1"))
+    await _until(lambda: world.registry.peek(hash_code("c1")))
+
+    world.users.get_or_create = get_or_create  # type: ignore[method-assign]
+    other_worker = replace(
+        world, exchange=CodeExchange(gateway=world.wechat, registry=world.registry)
+    )
+    result = await other_worker.login_use_case().execute(LoginRequest(code="c1"))
+    assert result.created is True
+    assert world.wechat.calls == ["c1"]
+
+
+async def test_a_receipt_nobody_takes_is_recorded_after_the_grace(world: World) -> None:
+    world.wechat.add_code("c1", "openid-alice")
+    exchange = CodeExchange(
+        gateway=world.wechat, registry=world.registry,
+        timings=ExchangeTimings(poll_interval=0.001, receipt_grace=0.05),
+    )
+
+    session = await exchange.exchange("c1")
+    assert await world.registry.peek(hash_code("c1")) == ClaimPending()
+    assert await exchange.exchange("c1") == session  # this process answers from the receipt
+
+    await asyncio.sleep(0.2)
+    assert await world.registry.peek(hash_code("c1")) == ClaimDone(session)
+    assert exchange.take_receipt("c1") is None
+
+
+async def test_another_worker_waits_for_the_receipt_and_gets_the_same_exchange(
+    world: World,
+) -> None:
+    world.wechat.add_code("c1", "openid-alice")
+    timings = ExchangeTimings(poll_interval=0.001, receipt_grace=0.05)
+    first = CodeExchange(gateway=world.wechat, registry=world.registry, timings=timings)
+    second = CodeExchange(gateway=world.wechat, registry=world.registry, timings=timings)
+
+    mine = await first.exchange("c1")
+    theirs = await second.exchange("c1")  # pending until the grace records the receipt
+
+    assert theirs == mine
+    assert world.wechat.calls == ["c1"]
+
+
+async def _until(probe: Callable[[], Awaitable[object]], attempts: int = 200) -> None:
+    for _ in range(attempts):
+        if await probe():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("never happened")

@@ -1,4 +1,5 @@
-"""Where the service's CPU goes: py-spy samples (collapsed stacks) summed three ways.
+"""Where the service's CPU goes: sampled stacks (collapsed, as py-spy writes them), summed
+three ways.
 
 - by library, from the innermost Python frame of each sample (time in a C extension counts for
   the Python frame that called it);

@@ -475,13 +475,16 @@ def bench(options: Options) -> str:
             indent=2,
         )
     )
-    return text + (f"\nProfile of the service (py-spy)\n{summary}\n" if summary else "")
+    heading = "Profile of the service (its CPU time, sampled by bench/cpu_profile.py)"
+    return text + (f"\n{heading}\n{summary}\n" if summary else "")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run of about a minute")
-    parser.add_argument("--profile", action="store_true", help="also py-spy the service")
+    parser.add_argument(
+        "--profile", action="store_true", help="also sample where the service spends its CPU"
+    )
     parser.add_argument("--seconds", type=float, help="measured seconds per run")
     parser.add_argument("--warmup", type=float, help="warm-up seconds per run")
     parser.add_argument(

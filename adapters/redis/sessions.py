@@ -206,7 +206,8 @@ class RedisSessionStore:
         receipt: CodeReceipt | None = None,
     ) -> None:
         """One script: the session, the user's meta and, on one server or through Sentinel, the
-        receipt's registry entry too (a cluster writes that after, as ``complete``)."""
+        receipt's registry entry too. A cluster writes the entry first, as ``complete`` (its
+        slot is not the user's), so a failed entry leaves no session behind."""
         user_id = self._user_of(token_hash)
         if user_id != session.user_id:
             raise ValueError("the token does not carry its user's route (see token_route)")
@@ -229,11 +230,10 @@ class RedisSessionStore:
             code_key, code_value, code_px = registry.entry(receipt)
             keys.append(code_key)
             args += [code_value, code_px]
-            receipt = None  # recorded by the script
+        else:
+            await registry.complete(receipt.code_hash, receipt.session, ttl=receipt.ttl)
         with store_errors():
             await self._create(keys=keys, args=args)
-        if receipt is not None and registry is not None:
-            await registry.complete(receipt.code_hash, receipt.session, ttl=receipt.ttl)
 
     async def get(self, token_hash: bytes) -> LoginSession | None:
         user_id = self._user_of(token_hash)

@@ -43,7 +43,7 @@ class Settings:
     redis_sentinels: str | None = None
     redis_sentinel_master: str | None = None
     database_url: str = DEFAULT_DATABASE_URL
-    database_pool_size: int = 32
+    database_pool_size: int = 20
     session_ttl_seconds: int = 604_800
     session_max_age_seconds: int = 2_592_000
     admin_token: str | None = field(default=None, repr=False)
@@ -84,8 +84,10 @@ class Settings:
             "appid": self.wechat_appid or SIMULATOR_APPID,
             "secret": self.wechat_secret or secrets.token_hex(16),
         }
-        # A claim on a code is held while WeChat may still answer, plus a margin.
-        values["code_pending_seconds"] = self.wechat_timeout_seconds + 2.0
+        # A claim on a code is held while WeChat may still answer and the login then reaches
+        # its session write, which records the answer: the user store's deadline (1.5 s), a
+        # Redis connection and command (1 s each), and a margin.
+        values["code_pending_seconds"] = self.wechat_timeout_seconds + 5.0
         # Waiters outlast one refresh; a refresh's lock outlasts one WeChat call.
         values["token"] = {
             "wait_seconds": self.wechat_timeout_seconds + 2.0,
@@ -113,7 +115,7 @@ class Settings:
             redis_sentinels=env.addresses("REDIS_SENTINELS"),
             redis_sentinel_master=env.optional("REDIS_SENTINEL_MASTER"),
             database_url=env.database_url("DATABASE_URL", DEFAULT_DATABASE_URL),
-            database_pool_size=env.integer("DATABASE_POOL_SIZE", 32, low=1, high=1_000),
+            database_pool_size=env.integer("DATABASE_POOL_SIZE", 20, low=1, high=1_000),
             session_ttl_seconds=env.integer("SESSION_TTL_SECONDS", 604_800, low=1),
             session_max_age_seconds=env.integer("SESSION_MAX_AGE_SECONDS", 2_592_000, low=1),
             admin_token=env.optional("ADMIN_TOKEN"),

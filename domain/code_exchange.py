@@ -25,6 +25,11 @@ CODE_LIFETIME_SECONDS = 300.0
 """WeChat's login codes live five minutes: a result is remembered that long."""
 
 
+CLOSE_WAIT_SECONDS = 2.0
+"""How long a stopping worker waits for its last code records (each bounded by the store's
+own timeouts anyway)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ExchangeTimings:
     """How long a claim may stay pending, how long failures are shared, how often waiters look,
@@ -52,10 +57,14 @@ class CodeExchange:
     which saves a round trip; if that write fails, the login hands it back (``record_later``).
     A receipt nobody takes within ``receipt_grace`` (the login failed before its session
     write, or its client left) is recorded then, in the background. Until it is recorded, this
-    process answers the code from the receipt and other processes wait on the pending claim
-    (as they wait on WeChat), so every request still gets the one exchange's result. Should the
-    process die in between, the claim expires after ``pending_ttl`` and the code is lost, as it
-    would be if it died during the WeChat call.
+    process answers the code from the receipt while it is owed (then from the registry, like
+    other processes, which wait on the pending claim as they wait on WeChat), so every request
+    still gets the one exchange's result. ``pending_ttl`` must cover the WeChat call and the
+    login's steps up to its session write (the container allows for them); should a result be
+    recorded after the claim expired and another owner got "code been used" from WeChat, that
+    owner finds the result (``fail`` returns it). At shutdown ``aclose`` records what is owed;
+    a process that dies between WeChat's answer and the record loses the code, as one dying
+    during the WeChat call does.
 
     One instance per process: it holds the in-process flights and the unrecorded receipts.
     """
@@ -113,7 +122,9 @@ class CodeExchange:
         try:
             session = await self._gateway.code_to_session(code)
         except WeChatFailure as failure:
-            await self._registry.fail(key, failure.code, ttl=self._timings.failure_ttl)
+            done = await self._registry.fail(key, failure.code, ttl=self._timings.failure_ttl)
+            if done is not None:  # exchanged by an earlier owner, recorded late: the same login
+                return done.session
             raise
         receipt = CodeReceipt(key, session, CODE_LIFETIME_SECONDS)
         loop = asyncio.get_running_loop()
@@ -138,6 +149,16 @@ class CodeExchange:
         task = asyncio.ensure_future(self._record(receipt))
         self._recording.add(task)
         task.add_done_callback(self._recording.discard)
+
+    async def aclose(self) -> None:
+        """At shutdown, before the stores close: record the receipts still owed and wait (at
+        most ``CLOSE_WAIT_SECONDS``) for the records in flight."""
+        for receipt, handle in self._owed.values():
+            handle.cancel()
+            self.record_later(receipt)
+        self._owed.clear()
+        if self._recording:
+            await asyncio.wait(set(self._recording), timeout=CLOSE_WAIT_SECONDS)
 
     def _record_unclaimed(self, key: bytes) -> None:
         owed = self._owed.pop(key, None)

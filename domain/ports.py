@@ -159,8 +159,11 @@ class CodeExchangeRegistry(Protocol):
         """Record the result of the owner's exchange for ``ttl`` seconds."""
         ...
 
-    async def fail(self, code_hash: bytes, error_code: str, *, ttl: float) -> None:
-        """Record the owner's failure for ``ttl`` seconds (brief: failures are not remembered)."""
+    async def fail(self, code_hash: bytes, error_code: str, *, ttl: float) -> ClaimDone | None:
+        """Record the owner's failure for ``ttl`` seconds (brief: failures are not remembered),
+        unless the code is recorded as done: then keep that and return it. (An earlier owner
+        whose claim expired before its result was recorded exchanged the code; WeChat then
+        told this owner "code been used".)"""
         ...
 
 

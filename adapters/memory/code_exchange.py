@@ -24,5 +24,9 @@ class InMemoryCodeExchangeRegistry:
     async def complete(self, code_hash: bytes, session: WeChatSession, *, ttl: float) -> None:
         self._states.set(code_hash, ClaimDone(session), self._clock.now() + ttl)
 
-    async def fail(self, code_hash: bytes, error_code: str, *, ttl: float) -> None:
+    async def fail(self, code_hash: bytes, error_code: str, *, ttl: float) -> ClaimDone | None:
+        state = self._states.get(code_hash)
+        if isinstance(state, ClaimDone):
+            return state
         self._states.set(code_hash, ClaimFailed(error_code), self._clock.now() + ttl)
+        return None

@@ -160,7 +160,9 @@ class BoundedPool(ConnectionPool):
             raise RedisConnectionError("No connection available.") from None
 
     async def release(self, connection: Any) -> None:
-        self._in_use_connections.discard(connection)
+        if connection not in self._in_use_connections:
+            return  # released twice, or not ours: never pooled twice (two commands, one socket)
+        self._in_use_connections.remove(connection)
         if connection.should_reconnect():
             await connection.disconnect()
         self._available_connections.append(connection)

@@ -18,12 +18,22 @@ _FAILED = b"f"
 _SEPARATOR = b"\0"
 
 
+# KEYS: the code's key. ARGV: the failure's value, its TTL ms. Returns a done value it kept.
+_FAIL = """
+local value = redis.call('GET', KEYS[1])
+if value and string.sub(value, 1, 1) == 'd' then return value end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return false
+"""
+
+
 class RedisCodeExchangeRegistry:
     """``CodeExchangeRegistry`` on Redis; a claim is ``SET NX PX GET`` (Redis >= 7.0)."""
 
     def __init__(self, client: RedisClient, *, key_prefix: bytes = b"wl:") -> None:
         self._client = client
         self._prefix = key_prefix + b"c"
+        self._fail = client.register_script(_FAIL)
 
     async def claim(self, code_hash: bytes, *, pending_ttl: float) -> ClaimState | None:
         with store_errors():
@@ -52,11 +62,15 @@ class RedisCodeExchangeRegistry:
         value = _DONE + _SEPARATOR.join(field.encode() for field in fields)
         return self._prefix + receipt.code_hash, value, _ttl_ms(receipt.ttl)
 
-    async def fail(self, code_hash: bytes, error_code: str, *, ttl: float) -> None:
+    async def fail(self, code_hash: bytes, error_code: str, *, ttl: float) -> ClaimDone | None:
         with store_errors():
-            await self._client.set(
-                self._prefix + code_hash, _FAILED + error_code.encode(), px=_ttl_ms(ttl)
+            kept = await self._fail(
+                keys=[self._prefix + code_hash], args=[_FAILED + error_code.encode(), _ttl_ms(ttl)]
             )
+        if not kept:
+            return None
+        state = _decode(cast(bytes, kept))
+        return state if isinstance(state, ClaimDone) else None
 
 
 def _ttl_ms(seconds: float) -> int:

@@ -33,7 +33,7 @@ SQLITE_BUSY_TIMEOUT_MS = 1000
 async def open_engine(
     url: str,
     *,
-    pool_size: int = 32,
+    pool_size: int = 20,
     connect_timeout: float = 1.0,
     autocommit: bool = True,
     statement_timeout: int | None = STATEMENT_TIMEOUT_SECONDS,

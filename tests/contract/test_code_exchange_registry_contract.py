@@ -80,6 +80,23 @@ async def test_a_failed_exchange_is_shared_with_its_error_code(harness: Harness)
     assert await harness.registry.claim(CODE, pending_ttl=5) == ClaimFailed("wechat_busy")
 
 
+async def test_a_failure_does_not_overwrite_a_recorded_result_and_returns_it(
+    harness: Harness,
+) -> None:
+    """An earlier owner's result recorded after its claim expired (and another owner claimed
+    the code, and WeChat told it "code been used"): the result stays and the failing owner
+    gets it."""
+    session = WeChatSession(openid="o-late", session_key="c2Vzc2lvbg+/==")
+    assert await harness.registry.claim(CODE, pending_ttl=5) is None
+    await harness.registry.complete(CODE, session, ttl=300)
+
+    kept = await harness.registry.fail(CODE, "invalid_code", ttl=1)
+
+    assert kept == ClaimDone(session)
+    assert await harness.registry.peek(CODE) == ClaimDone(session)
+    assert await harness.registry.fail(hash_code("other"), "invalid_code", ttl=1) is None
+
+
 async def test_a_pending_claim_and_recorded_outcomes_expire(harness: Harness) -> None:
     done, failed = hash_code("done"), hash_code("failed")
     await harness.registry.claim(CODE, pending_ttl=0.2)

@@ -86,3 +86,14 @@ async def test_connections_the_server_closed_are_replaced_on_use(redis_url: str)
         values = await asyncio.gather(*(client.get(f"k{n}".encode()) for n in range(4)))
 
         assert values == [b"v"] * 4
+
+
+async def test_a_connection_released_twice_is_pooled_once(redis_url: str) -> None:
+    """Two commands must never share a socket: a second release of one connection is ignored."""
+    async with one_connection(redis_url, wait=0.3) as client:
+        pool = client.connection_pool
+        connection = await pool.get_connection()
+        await pool.release(connection)
+        await pool.release(connection)
+
+        assert pool._available_connections == [connection]

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from domain.code_exchange import CodeExchange, ExchangeTimings
+from domain.entities import WeChatSession
 from domain.errors import InvalidCode, RateLimited, StoreUnavailable, WeChatBusy
 from domain.ports import ClaimDone, ClaimPending
 from domain.tokens import hash_code, hash_token
@@ -224,6 +225,36 @@ async def test_another_worker_waits_for_the_receipt_and_gets_the_same_exchange(
 
     assert theirs == mine
     assert world.wechat.calls == ["c1"]
+
+
+async def test_an_owner_told_code_been_used_finds_an_earlier_owner_s_late_result(
+    world: World,
+) -> None:
+    """Worker A's claim expired before its result was recorded; worker B claimed the code and
+    WeChat answered it "code been used"; meanwhile A's result landed. B logs in with it."""
+    world.wechat.add_code("c1", "openid-alice")
+    first = await world.exchange.exchange("c1")  # worker A: exchanged, not yet recorded
+    late = world.exchange.take_receipt("c1")
+    assert late is not None
+    world.registry._states.pop(hash_code("c1"))  # A's claim expired
+
+    class LateRecordThenUsed:
+        async def code_to_session(self, code: str) -> WeChatSession:
+            await world.registry.complete(late.code_hash, late.session, ttl=late.ttl)  # A lands
+            raise InvalidCode()
+
+    other_worker = CodeExchange(gateway=LateRecordThenUsed(), registry=world.registry)
+    assert await other_worker.exchange("c1") == first
+
+
+async def test_a_stopping_worker_records_the_receipts_it_still_owes(world: World) -> None:
+    world.wechat.add_code("c1", "openid-alice")
+    session = await world.exchange.exchange("c1")
+    assert await world.registry.peek(hash_code("c1")) == ClaimPending()
+
+    await world.exchange.aclose()
+
+    assert await world.registry.peek(hash_code("c1")) == ClaimDone(session)
 
 
 async def _until(probe: Callable[[], Awaitable[object]], attempts: int = 200) -> None:

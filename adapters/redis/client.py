@@ -145,11 +145,15 @@ class BoundedPool(ConnectionPool):
 
     async def _wait_for_a_connection(self) -> None:
         loop = asyncio.get_running_loop()
+        queue = self._waiters.append
         try:
             async with asyncio.timeout(self._wait_timeout):
                 while self._exhausted():
                     waiter = loop.create_future()
-                    self._waiters.append(waiter)
+                    queue(waiter)
+                    # Woken but beaten to the connection (a new command took it first): wait
+                    # again at the head of the line, not at its end.
+                    queue = self._waiters.appendleft
                     try:
                         await waiter
                     except BaseException:

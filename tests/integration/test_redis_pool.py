@@ -97,3 +97,25 @@ async def test_a_connection_released_twice_is_pooled_once(redis_url: str) -> Non
         await pool.release(connection)
 
         assert pool._available_connections == [connection]
+
+
+async def test_a_waiter_beaten_to_its_connection_keeps_its_place_in_line(
+    redis_url: str,
+) -> None:
+    async with one_connection(redis_url, wait=30.0) as client:
+        pool = client.connection_pool
+        held = await pool.get_connection()
+        first = asyncio.create_task(pool.get_connection())
+        await asyncio.sleep(0.01)
+        second = asyncio.create_task(pool.get_connection())
+        await asyncio.sleep(0.01)
+
+        await pool.release(held)  # wakes `first`, but before it runs...
+        newcomer = await pool.get_connection()  # ...a new command takes the connection
+        await asyncio.sleep(0.01)  # `first` finds none and waits again
+        await pool.release(newcomer)
+
+        connection = await asyncio.wait_for(first, timeout=10)
+        assert not second.done()
+        await pool.release(connection)
+        await pool.release(await second)

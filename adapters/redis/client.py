@@ -118,6 +118,9 @@ class BoundedPool(ConnectionPool):
     sending or reading), so a pooled connection has no reply pending; one the server closed
     fails its next command as a ``ConnectionError``, which the client's retry sends once more on
     a fresh connection, as it would have after a poll.
+
+    Waiters are served in order; a command arriving while a returned connection is on its way
+    to a waiter may take it first (as with redis-py's pool), and that waiter then stays first.
     """
 
     def __init__(self, *, timeout: float = 1.0, **kwargs: Any) -> None:

@@ -46,6 +46,22 @@ class Measurement:
         return 1000 * self.cpu_seconds / self.requests if self.requests else float("nan")
 
 
+def combine(runs: list[Measurement]) -> Measurement:
+    """Several runs of one process as one: counts, seconds and CPU summed; p50 and p99 are the
+    runs' means (wrk gives no histogram to merge)."""
+    if len(runs) == 1:
+        return runs[0]
+    return Measurement(
+        requests=sum(run.requests for run in runs),
+        seconds=sum(run.seconds for run in runs),
+        p50_ms=sum(run.p50_ms for run in runs) / len(runs),
+        p99_ms=sum(run.p99_ms for run in runs) / len(runs),
+        errors=sum(run.errors for run in runs),
+        cpu_seconds=sum(run.cpu_seconds for run in runs),
+        connections=runs[0].connections,
+    )
+
+
 def wrk_command(
     url: str, script: str, args: Iterable[str], *, connections: int, seconds: float
 ) -> list[str]:

@@ -53,7 +53,13 @@ SAMPLES = OUTPUT / "samples.txt"
 @dataclasses.dataclass(frozen=True)
 class Options:
     warmup: float = 10.0
-    seconds: float = 12.0
+    """Before a process's first run; ``rewarm`` before its later ones."""
+    rewarm: float = 2.0
+    seconds: float = 8.0
+    """Measured per run; each path runs ``rounds`` times per process."""
+    rounds: int = 2
+    """In ABBA order (floor, service, service, floor): a drift of the machine in between (this
+    VM has slow phases of minutes) weighs on both sides alike."""
     users: int = 10_000
     memory_logins: int = 50_000
     memory_seconds: float = 90.0
@@ -71,7 +77,9 @@ class Options:
     def quick(cls) -> Options:
         return cls(
             warmup=1.0,
+            rewarm=0.0,
             seconds=2.0,
+            rounds=1,
             users=500,
             memory_logins=2_000,
             memory_seconds=10.0,
@@ -294,6 +302,7 @@ class Runner:
         self.options = options
         self.tokens = tokens
         self._runs = 0
+        self._warm: set[tuple[str, str]] = set()
 
     def args(self, script: str, target: str) -> list[str]:
         if script == "me.lua":
@@ -306,14 +315,16 @@ class Runner:
     ) -> load.Measurement:
         url, pid = self.stack.services.get(target) or self.stack.floors[target]
         options = self.options
-        if options.warmup > 0:
+        warmup = options.rewarm if (target, script) in self._warm else options.warmup
+        self._warm.add((target, script))
+        if warmup > 0:
             load.measure(
                 url,
                 script,
                 self.args(script, target),
                 pid=pid,
                 connections=connections,
-                seconds=options.warmup,
+                seconds=warmup,
             )
         measured = load.measure(
             url,
@@ -333,20 +344,27 @@ class Runner:
 
 
 def run_paths(runner: Runner, options: Options) -> dict[str, report.PathResult]:
+    """Each path's processes in ABBA order over ``options.rounds`` (floors first, then the
+    service, then the reverse), their runs summed per process."""
+    plan = (
+        ("login0", "login, WeChat 0 ms", "login.lua", options.login_connections,
+         ("floor0", "service0")),
+        ("login50", "login, WeChat 50 ms", "login.lua", options.slow_login_connections,
+         ("floor50", "service50")),
+        ("me", "GET /api/v1/me", "me.lua", options.me_connections,
+         ("bare", "floor_me", "service0")),
+    )
     paths = {}
-    print("login, WeChat 0 ms", flush=True)
-    floor = runner.run("floor0", "login.lua", options.login_connections)
-    service = runner.run("service0", "login.lua", options.login_connections)
-    paths["login0"] = report.PathResult("login0", service, floor)
-    print("login, WeChat 50 ms", flush=True)
-    floor = runner.run("floor50", "login.lua", options.slow_login_connections)
-    service = runner.run("service50", "login.lua", options.slow_login_connections)
-    paths["login50"] = report.PathResult("login50", service, floor)
-    print("GET /api/v1/me", flush=True)
-    bare = runner.run("bare", "me.lua", options.me_connections)
-    floor = runner.run("floor_me", "me.lua", options.me_connections)
-    service = runner.run("service0", "me.lua", options.me_connections)
-    paths["me"] = report.PathResult("me", service, floor, bare)
+    for name, title, script, connections, targets in plan:
+        print(title, flush=True)
+        runs: dict[str, list[load.Measurement]] = {target: [] for target in targets}
+        for round_ in range(options.rounds):
+            for target in targets if round_ % 2 == 0 else reversed(targets):
+                runs[target].append(runner.run(target, script, connections))
+        *floors, service = (load.combine(runs[target]) for target in targets)
+        floor = floors[-1]
+        bare = floors[0] if len(floors) == 2 else None
+        paths[name] = report.PathResult(name, service, floor, bare)
     return paths
 
 
@@ -457,8 +475,9 @@ def bench(options: Options) -> str:
         finally:
             processes.stop_all()
     method = (
-        f"1 worker; wrk -t1, {options.warmup:g} s warm-up + {options.seconds:g} s "
-        f"measured per run; {options.users:,} returning users; "
+        f"1 worker; wrk -t1; {options.rounds} round(s) per process in ABBA order, each "
+        f"{options.seconds:g} s measured after a warm-up ({options.warmup:g} s the first time, "
+        f"{options.rewarm:g} s after); {options.users:,} returning users; "
         f"took {time.monotonic() - started:.0f} s; load average at the end "
         f"{os.getloadavg()[0]:.2f}"
     )

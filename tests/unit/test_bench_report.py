@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.load import Measurement
+from bench.load import Measurement, combine
 from bench.profile import summarise
 from bench.report import PathResult, RedisMemory, table, targets
 
@@ -78,3 +78,14 @@ def test_the_profile_summary_sums_samples_by_library_and_function() -> None:
     assert "4 samples" in summary
     assert " 75.0 %  sanic" in summary
     assert " 25.0 %  execute (use_cases/login.py)" in summary
+
+
+def test_runs_of_one_process_combine_into_totals_and_mean_percentiles() -> None:
+    combined = combine([run(1000, 30, 0.4), run(3000, 60, 0.2, errors=2)])
+
+    assert combined.requests == 40_000
+    assert combined.seconds == 20.0
+    assert combined.rps == 2000
+    assert combined.p99_ms == 45
+    assert combined.errors == 2
+    assert abs(combined.cpu_ms_per_request - 0.25) < 1e-9  # (4 + 6) CPU-s over 40,000

@@ -224,14 +224,13 @@ class RedisSessionStore:
             _pack_time(max_expires_at),
             _now_ms(),
         ]
-        if receipt is None or registry is None:
-            pass
-        elif self._receipts_ride_along:
-            code_key, code_value, code_px = registry.entry(receipt)
-            keys.append(code_key)
-            args += [code_value, code_px]
-        else:
-            await registry.complete(receipt.code_hash, receipt.session, ttl=receipt.ttl)
+        if receipt is not None and registry is not None:
+            if self._receipts_ride_along:
+                code_key, code_value, code_px = registry.entry(receipt)
+                keys.append(code_key)
+                args += [code_value, code_px]
+            else:
+                await registry.complete(receipt.code_hash, receipt.session, ttl=receipt.ttl)
         with store_errors():
             await self._create(keys=keys, args=args)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import socket
@@ -38,6 +39,9 @@ class RunningService:
 
 @asynccontextmanager
 async def run_service(env: dict[str, str], log_path: Path) -> AsyncIterator[RunningService]:
+    """``python -m entrypoints`` with ``env``, in a process session of its own: Sanic's worker
+    manager SIGKILLs its workers' whole process group when one fails to start, and that group
+    would otherwise be pytest's. Stopped with SIGTERM; its group killed if it hangs."""
     port = free_port()
     full_env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -49,7 +53,7 @@ async def run_service(env: dict[str, str], log_path: Path) -> AsyncIterator[Runn
     with log_path.open("wb") as log:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "entrypoints", cwd=ROOT, env=full_env,
-            stdout=log, stderr=asyncio.subprocess.STDOUT,
+            stdout=log, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
         )
     url = f"http://127.0.0.1:{port}"
     service = RunningService(url=url, process=process, log_path=log_path)
@@ -62,7 +66,7 @@ async def run_service(env: dict[str, str], log_path: Path) -> AsyncIterator[Runn
             try:
                 await asyncio.wait_for(process.wait(), 15)
             except TimeoutError:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)
                 await process.wait()
 
 
@@ -83,7 +87,8 @@ async def _wait_healthy(service: RunningService) -> None:
 
 @pytest.fixture
 def service_runner(tmp_path: Path) -> Callable[[dict[str, str]], Any]:
-    counter = iter(range(1000))
+    """Start ``python -m entrypoints`` with this environment; logs in ``tmp_path``."""
+    counter = itertools.count()
 
     def runner(env: dict[str, str]) -> Any:
         return run_service(env, tmp_path / f"service-{next(counter)}.log")

@@ -11,13 +11,13 @@ from typing import Any
 import orjson
 from sanic import HTTPResponse, Request, Sanic
 
-from entrypoints import handlers
+from entrypoints import openapi
 from entrypoints.errors import JsonErrorHandler
 from entrypoints.handlers import UseCases
 from entrypoints.http import request_id_of
 from entrypoints.logs import request_id
-from entrypoints.metrics import HttpMetrics, mark_worker_dead, metrics
-from entrypoints.openapi import install_openapi
+from entrypoints.metrics import HttpMetrics, mark_worker_dead
+from entrypoints.routes import ROUTES
 
 logger = logging.getLogger("weapp_login")
 access_logger = logging.getLogger("weapp_login.access")
@@ -45,26 +45,16 @@ def create_app(container: Any, *, name: str = "weapp_login") -> Sanic:
         MOTD=False,
         FALLBACK_ERROR_FORMAT="json",
         TOUCHUP=False,
+        AUTO_EXTEND=False,  # sanic-ext stays unloaded even where it is installed
     )
     app.ctx.container = container
     app.ctx.metrics = HttpMetrics(container.metrics_registry())
-    install_openapi(
-        app, title="weapp-login", version="1",
+    openapi.install(
+        app, ROUTES, title="weapp-login", version="1",
         description="Logs WeChat mini-program users in and keeps them logged in. "
         "Every error has the body `{\"error\": {\"code\", \"message\"}}`; every response "
         "carries `X-Request-ID`.",
     )
-
-    app.add_route(handlers.login, "/api/v1/login", methods=["POST"])
-    app.add_route(handlers.me, "/api/v1/me", methods=["GET"])
-    app.add_route(handlers.logout, "/api/v1/logout", methods=["POST"])
-    app.add_route(handlers.phone, "/api/v1/me/phone", methods=["POST"])
-    app.add_route(handlers.decrypt, "/api/v1/me/decrypt", methods=["POST"])
-    app.add_route(handlers.session_key, "/api/v1/me/session-key", methods=["GET"])
-    app.add_route(handlers.send_message, "/api/v1/admin/messages", methods=["POST"])
-    app.add_route(handlers.healthz, "/healthz", methods=["GET"])
-    app.add_route(handlers.readyz, "/readyz", methods=["GET"])
-    app.add_route(metrics, "/metrics", methods=["GET"])
 
     app.register_middleware(_tag_request, "request")
     app.register_middleware(_tag_response, "response")

@@ -66,10 +66,22 @@ def error_response(
     )
 
 
+def status_of(kind: type[domain.DomainError]) -> int:
+    return next((STATUS_BY_ERROR[cls] for cls in kind.__mro__ if cls in STATUS_BY_ERROR), 500)
+
+
+def answer_of(kind: type[Exception]) -> tuple[int, str, str]:
+    """The status, code and message that errors of ``kind`` are answered with."""
+    if issubclass(kind, domain.DomainError):
+        return status_of(kind), kind.code, kind.message
+    for cls, status, code, message in SANIC_ERRORS:
+        if issubclass(kind, cls):
+            return status, code, message
+    raise LookupError(f"{kind.__name__} is answered with a bare 500")
+
+
 def domain_error_response(error: domain.DomainError) -> HTTPResponse:
-    status = next(
-        (STATUS_BY_ERROR[cls] for cls in type(error).__mro__ if cls in STATUS_BY_ERROR), 500
-    )
+    status = status_of(type(error))
     headers: dict[str, str] = {}
     if isinstance(error, domain.RetryLater):
         headers["Retry-After"] = str(error.retry_after)

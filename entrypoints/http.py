@@ -1,15 +1,13 @@
-"""Reading requests: request ids, bearer tokens, JSON bodies, the client's address."""
+"""Reading requests: request ids, bearer tokens, the client's address (bodies: ``schemas``)."""
 
 from __future__ import annotations
 
 import re
 import secrets
-from typing import Any
 
-import orjson
 from sanic import Request
 
-from domain.errors import InvalidRequest, Unauthorized
+from domain.errors import Unauthorized
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]{16,512}")
@@ -18,7 +16,7 @@ _BEARER = re.compile(r"(?i)bearer[ \t]+(\S+)")
 
 def request_id_of(request: Request) -> str:
     """The client's ``X-Request-ID`` when it is sane, else a new one."""
-    given = request.headers.get("x-request-id")
+    given: str | None = request.headers.get("x-request-id")
     if given is not None and _REQUEST_ID.fullmatch(given):
         return given
     return secrets.token_hex(16)  # uuid4().hex's 32 digits without building a UUID object
@@ -38,22 +36,6 @@ def token_of(request: Request) -> str:
     if not _TOKEN.fullmatch(token):
         raise Unauthorized()
     return token
-
-
-def json_object_of(request: Request, *, allow_empty: bool = False) -> dict[str, Any]:
-    """The body as a JSON object; an empty body counts as ``{}`` only when ``allow_empty``."""
-    body = request.body
-    if not body.strip():
-        if allow_empty:
-            return {}
-        raise InvalidRequest("The body must be a JSON object.")
-    try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise InvalidRequest("The body is not valid JSON.") from None
-    if not isinstance(value, dict):
-        raise InvalidRequest("The body must be a JSON object.")
-    return value
 
 
 def client_address_of(request: Request, trusted_proxies: int) -> str:

@@ -22,8 +22,6 @@ from prometheus_client import (
 from prometheus_client import multiprocess as prometheus_multiprocess
 from sanic import HTTPResponse, Request
 
-from entrypoints.openapi import Reply, documented
-
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 """Decided when this module is imported, as prometheus_client decides how to store values."""
 
@@ -86,11 +84,6 @@ def mark_worker_dead() -> None:
         prometheus_multiprocess.mark_process_dead(os.getpid())
 
 
-@documented(
-    operation_id="metrics", tag="operations", summary="Prometheus metrics",
-    replies={200: Reply("Prometheus text format (every worker's samples summed).",
-                        {"type": "string"}, content_type="text/plain")},
-)
 async def metrics(request: Request) -> HTTPResponse:
     # In multiprocess mode this reads every worker's files: off the event loop.
     body = await asyncio.to_thread(exposition, request.app.ctx.metrics.registry)

@@ -95,9 +95,10 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from domain.codes import is_well_formed_code
+
 DEFAULT_APPID = "wx-simulator"
 DEFAULT_SECRET = "simulator-secret"  # noqa: S105 - a simulator's well-known credential
-MAX_CODE_LENGTH = 128
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -277,7 +278,7 @@ class WeChatSimulator:
         special = await _special(code, request.app[_CLOSING])
         if special is not None:
             return special
-        if not _well_formed(code):
+        if not is_well_formed_code(code):
             return _error(40029, code)
         if code in self._used:
             return _error(40163, code)
@@ -462,10 +463,6 @@ async def _special(code: str, closing: asyncio.Event) -> web.StreamResponse | No
 
 async def _wake_hanging(app: web.Application) -> None:
     app[_CLOSING].set()
-
-
-def _well_formed(code: str) -> bool:
-    return 0 < len(code) <= MAX_CODE_LENGTH and all("!" <= c <= "~" for c in code)
 
 
 def _digest(text: str) -> str:

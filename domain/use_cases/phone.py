@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from domain.access_token import AccessTokenProvider
+from domain.codes import MAX_CODE_LENGTH, is_well_formed_code
 from domain.errors import InvalidRequest
 from domain.platform import PhoneNumber, UserPhoneStore, WeChatPlatform
-
-MAX_PHONE_CODE_LENGTH = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +20,7 @@ class GetPhoneNumberRequest:
 
 class GetPhoneNumberUseCase:
     """Rules:
-    - the code is 1-128 printable ASCII characters, else ``InvalidRequest``;
+    - the code is well-formed (``domain.codes``), else ``InvalidRequest``;
     - it is sent once to WeChat's ``getuserphonenumber`` with the app's shared token (a refused
       token is refreshed and the call retried once, see ``AccessTokenProvider``);
     - WeChat's 40029 is ``InvalidPhoneCode``; -1 is ``WeChatBusy``, not retried;
@@ -38,9 +37,9 @@ class GetPhoneNumberUseCase:
 
     async def execute(self, request: GetPhoneNumberRequest) -> PhoneNumber:
         code = request.code
-        if not (0 < len(code) <= MAX_PHONE_CODE_LENGTH and all("!" <= c <= "~" for c in code)):
+        if not is_well_formed_code(code):
             raise InvalidRequest(
-                f"`code` must be 1 to {MAX_PHONE_CODE_LENGTH} printable ASCII characters."
+                f"`code` must be 1 to {MAX_CODE_LENGTH} printable ASCII characters."
             )
         phone = await self._access_tokens.call_with_token(
             lambda token: self._platform.phone_number(token, code)

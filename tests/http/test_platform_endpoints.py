@@ -334,7 +334,7 @@ async def test_an_unknown_user_is_404_unknown_user(platform: Platform) -> None:
     [{}, {"user_id": "1", "template_id": TEMPLATE, "data": {}}, message(True),
      {**message(1), "data": "x"}, {**message(1), "template_id": ""},
      {**message(1), "miniprogram_state": "beta"}, {**message(1), "lang": "fr"},
-     {**message(1), "page": 5}],
+     {**message(1), "page": 5}, message(2**63)],
 )
 async def test_a_malformed_message_is_400(platform: Platform, body: Any) -> None:
     await subscribed_alice(platform)

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import os
+import re
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
+import orjson
 from dependency_injector import providers
 
 from adapters.memory import InMemorySessionStore, InMemoryUserRepository, InMemoryWeChatGateway
@@ -39,7 +45,7 @@ simulator refuses the fuzzer's made-up phone codes and openids). An over-long fi
 body pass 64 KiB, and 413 is the documented refusal then."""
 
 FUZZ_TOKEN = "fuzz-token-0123456789abcdef"
-UNDOCUMENTED = {"/openapi.json", "/docs", "/docs/redoc", "/docs/openapi.json"}
+UNDOCUMENTED = {"/openapi.json", "/docs"}
 
 
 async def fetch_spec(service: FakedService) -> dict[str, Any]:
@@ -86,13 +92,97 @@ async def test_the_spec_describes_every_route_its_bodies_errors_and_security(
     assert schemes["user"]["scheme"] == schemes["admin"]["scheme"] == "bearer"
 
 
-async def test_the_docs_page_renders_the_spec(faked_service: FakedService) -> None:
-    async with aiohttp.ClientSession() as http, http.get(f"{faked_service.url}/docs") as reply:
+REFERENCES = re.compile(
+    r"""(?:\b(?:src|href|action|poster|srcset)\s*=\s*["']?|url\(\s*["']?|@import\s+["']|"""
+    r"""\b(?:fetch|import)\(\s*["'])([^"')\s>]+)""", re.IGNORECASE,
+)
+"""Every way a page can make the browser load something: attributes, CSS, scripts."""
+OFF_HOST = re.compile(r"""(?:https?:)?//[^\s"'<>]*[a-z0-9]""", re.IGNORECASE)
+
+
+async def docs_page(service: FakedService) -> tuple[str, str]:
+    async with aiohttp.ClientSession() as http, http.get(f"{service.url}/docs") as reply:
         assert reply.status == 200
         assert reply.content_type == "text/html"
-        page = await reply.text()
-    assert "<redoc" in page
-    assert "openapi.json" in page
+        return await reply.text(), reply.headers.get("Content-Security-Policy", "")
+
+
+def inline(tag: str, page: str) -> list[str]:
+    return re.findall(rf"<{tag}>(.*?)</{tag}>", page, re.DOTALL)
+
+
+async def test_the_docs_page_loads_nothing_from_another_host(
+    faked_service: FakedService,
+) -> None:
+    page, policy = await docs_page(faked_service)
+    assert [url for url in OFF_HOST.findall(page) if not url.startswith("// ")] == []
+    references = REFERENCES.findall(page)
+    assert "openapi.json" in references
+    async with aiohttp.ClientSession() as http:
+        for reference in references:
+            url = urljoin(f"{faked_service.url}/docs", reference)
+            assert urlsplit(url).netloc == urlsplit(faked_service.url).netloc, reference
+            async with http.get(url) as reply:
+                assert reply.status == 200, reference
+    # The browser enforces it too: nothing but the page's own script and style, and fetches
+    # to this service only.
+    directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
+    assert directives["default-src"] == "'none'"
+    assert directives["connect-src"] == "'self'"
+    for tag, directive in (("script", "script-src"), ("style", "style-src")):
+        hashes = {f"'sha256-{base64.b64encode(hashlib.sha256(block.encode()).digest()).decode()}'"
+                  for block in inline(tag, page)}
+        assert hashes
+        assert set(directives[directive].split()) == hashes
+
+
+RENDER = """
+const texts = [];
+class Node {
+  constructor(tag) { this.tag = tag; this.children = []; }
+  setAttribute() {}
+  append(...children) { children.forEach((c) => { if (typeof c === "string") texts.push(c); }); }
+  replaceChildren(...children) { this.append(...children); }
+}
+globalThis.document = { getElementById: () => new Node("main"), createElement: (t) => new Node(t) };
+const spec = JSON.parse(require("fs").readFileSync(process.argv[2], "utf8"));
+globalThis.fetch = async (url) => {
+  if (url !== "openapi.json") throw new Error("fetched " + url);
+  return { ok: true, json: async () => spec };
+};
+eval(require("fs").readFileSync(process.argv[3], "utf8"));
+setTimeout(() => console.log(JSON.stringify(texts)), 0);  // after every promise has settled
+"""
+"""The page's script run by Node against a stand-in DOM that records every text it writes."""
+
+
+async def test_the_docs_page_shows_every_operation_its_body_and_its_responses(
+    faked_service: FakedService, tmp_path: Path
+) -> None:
+    node = shutil.which("node")
+    assert node is not None, "Node.js runs the page's script here (make system-deps)"
+    page, _ = await docs_page(faked_service)
+    spec = await fetch_spec(faked_service)
+    (tmp_path / "spec.json").write_bytes(orjson.dumps(spec))
+    (tmp_path / "page.js").write_text(inline("script", page)[0])
+    (tmp_path / "render.js").write_text(RENDER)
+    process = await asyncio.create_subprocess_exec(
+        node, "render.js", "spec.json", "page.js", cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, err.decode()
+    texts = set(orjson.loads(out))
+    for path, operations in spec["paths"].items():
+        assert path in texts
+        for method, operation in operations.items():
+            assert method.upper() in texts
+            assert operation["summary"] in texts
+            for status, response in operation["responses"].items():
+                assert {status, response["description"]} <= texts, (path, method, status)
+    login = spec["components"]["schemas"]["LoginRequest"]["properties"]
+    assert {"code", "js_code"} <= texts
+    assert any(login["code"]["description"] in text for text in texts)
 
 
 class OneToken:

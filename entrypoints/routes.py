@@ -1,0 +1,100 @@
+"""Every route the service answers, with what it takes and every answer it documents.
+
+``create_app`` serves exactly this table and ``/openapi.json`` describes exactly it, so a route
+cannot be served undocumented. Errors are named by the exception types a route can raise; their
+status, code and meaning come from the error table in ``entrypoints.errors``.
+"""
+
+from __future__ import annotations
+
+from sanic.exceptions import NotFound, PayloadTooLarge
+
+from domain import errors as domain
+from domain import platform_errors as platform
+from entrypoints import handlers
+from entrypoints import schemas as body
+from entrypoints.metrics import metrics
+from entrypoints.openapi import Reply, Route
+
+WECHAT_CALL = (domain.RateLimited, domain.WeChatBusy, domain.StoreUnavailable,
+               domain.WeChatError, domain.WeChatTimeout)
+"""What every call to WeChat can end in (the login's 429, 502, 503 and 504)."""
+
+USER = (domain.Unauthorized,)
+MALFORMED = (domain.InvalidRequest, PayloadTooLarge)
+
+ROUTES = (
+    Route(
+        "POST", "/api/v1/login", handlers.login, tag="login",
+        summary="Log in with the code from wx.login()",
+        description="Exchanges the code at WeChat once however often it is sent within its "
+        "5 minutes, and answers with a new token of the (maybe new) user.",
+        body=body.LoginRequest,
+        replies=[Reply(200, "Logged in.", body.LoginResponse,
+                       headers={"Authorization": "BearerAuthorization"})],
+        errors=[*MALFORMED, domain.InvalidCode, domain.UserBlocked, *WECHAT_CALL],
+    ),
+    Route(
+        "GET", "/api/v1/me", handlers.me, tag="session", security="user",
+        summary="The logged-in user; slides the token",
+        replies=[Reply(200, "The user and the token's remaining life.", body.MeResponse)],
+        errors=[*USER, domain.StoreUnavailable],
+    ),
+    Route(
+        "POST", "/api/v1/logout", handlers.logout, tag="session", security="user",
+        summary="End this token, or every token of the user",
+        body=body.LogoutRequest, body_required=False,
+        replies=[Reply(204, "The token (or every token of the user) no longer works.")],
+        errors=[*MALFORMED, *USER, domain.StoreUnavailable],
+    ),
+    Route(
+        "POST", "/api/v1/me/phone", handlers.phone, tag="platform", security="user",
+        summary="The user's phone number from a phone code",
+        description="Asks WeChat's getuserphonenumber and stores the number on the user.",
+        body=body.PhoneRequest,
+        replies=[Reply(200, "The number.", body.PhoneResponse)],
+        errors=[*MALFORMED, *USER, platform.InvalidPhoneCode, *WECHAT_CALL],
+    ),
+    Route(
+        "POST", "/api/v1/me/decrypt", handlers.decrypt, tag="platform", security="user",
+        summary="Decrypt an encryptedData payload",
+        description="AES-128-CBC with the user's newest session_key; checks the watermark's "
+        "appid and, when given, the signature.",
+        body=body.DecryptRequest,
+        replies=[Reply(200, "The decrypted object.", body.DecryptResponse)],
+        errors=[*MALFORMED, *USER, platform.DecryptFailed, platform.SignatureMismatch,
+                platform.WatermarkMismatch, domain.StoreUnavailable],
+    ),
+    Route(
+        "GET", "/api/v1/me/session-key", handlers.session_key, tag="platform", security="user",
+        summary="Whether WeChat still holds the user's session_key valid",
+        replies=[Reply(200, "Valid or not.", body.SessionKeyResponse)],
+        errors=[*USER, *WECHAT_CALL],
+    ),
+    Route(
+        "POST", "/api/v1/admin/messages", handlers.send_message, tag="back-office",
+        security="admin", summary="Send a subscribe message to a user",
+        description="Needs ADMIN_TOKEN; answers 404 when it is not configured.",
+        body=body.MessageRequest,
+        replies=[Reply(200, "Sent.", body.MessageResponse)],
+        errors=[*MALFORMED, *USER, NotFound, platform.UnknownUser, platform.NotSubscribed,
+                platform.InvalidTemplate, *WECHAT_CALL],
+    ),
+    Route(
+        "GET", "/healthz", handlers.healthz, tag="operations",
+        summary="Liveness: the process serves",
+        replies=[Reply(200, "Serving.", body.Health)],
+    ),
+    Route(
+        "GET", "/readyz", handlers.readyz, tag="operations",
+        summary="Readiness: both stores answer",
+        replies=[Reply(200, "Both stores answer.", body.Readiness),
+                 Reply(503, "A store is down (`unavailable`); `checks` says which.",
+                       body.NotReady, headers={"Retry-After": "RetryAfter"})],
+    ),
+    Route(
+        "GET", "/metrics", metrics, tag="operations", summary="Prometheus metrics",
+        replies=[Reply(200, "Prometheus text format (every worker's samples summed).", str,
+                       content_type="text/plain")],
+    ),
+)

@@ -1,0 +1,214 @@
+"""Every request and response body, described once.
+
+Bodies are ``TypedDict``s: pydantic validates the requests against them and writes their JSON
+Schema into ``/openapi.json``; mypy checks that the dicts the handlers answer with match the
+responses. A ``TypedDict`` tells a key sent as ``null`` from a key left out (only the fields typed
+``| None`` take ``null``) and costs nothing to build, which keeps the login and ``/me`` as cheap
+as the hand-written checks they replace. Validation is strict: ``"1"`` is no integer and
+``"yes"`` no boolean.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, NotRequired, TypeVar
+
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    with_config,
+)
+from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
+
+from domain.codes import CODE_PATTERN, MAX_CODE_LENGTH
+from domain.errors import InvalidRequest
+from domain.use_cases.send_message import LANGS, MAX_TEXT_LENGTH, MINIPROGRAM_STATES
+
+STRICT = ConfigDict(strict=True)
+MAX_USER_ID = 2**63 - 1
+"""The largest id a user store keeps (a signed 64-bit column)."""
+
+Code = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_CODE_LENGTH, pattern=CODE_PATTERN)
+]
+"""A one-time code from the mini-program (see ``domain.codes``)."""
+
+
+Body = TypeVar("Body")
+
+
+# ---- requests ---------------------------------------------------------------------------------
+
+@with_config(ConfigDict(strict=True, json_schema_extra={
+    "anyOf": [{"required": ["code"]}, {"required": ["js_code"]}]}))
+class LoginRequest(TypedDict, total=False):
+    code: Annotated[Code, Field(description="The code from `wx.login()`.")]
+    js_code: Annotated[Code, Field(
+        description="Accepted instead of `code`; when both are sent, `code` is used.")]
+
+
+@with_config(STRICT)
+class LogoutRequest(TypedDict, total=False):
+    all: Annotated[bool, Field(description="End every token of the user (every device).",
+                               json_schema_extra={"default": False})]
+
+
+@with_config(STRICT)
+class PhoneRequest(TypedDict):
+    code: Annotated[Code, Field(description="The code from the `getPhoneNumber` button.")]
+
+
+@with_config(STRICT)
+class DecryptRequest(TypedDict):
+    encrypted_data: Annotated[str, Field(
+        min_length=1, max_length=65_536,
+        description="Base64 (a `+` turned into a space on the way is repaired).")]
+    iv: Annotated[str, Field(min_length=1, max_length=64, description="Base64 of 16 bytes.")]
+    raw_data: NotRequired[Annotated[str | None, Field(
+        description="Send both `raw_data` and `signature`, or neither.")]]
+    signature: NotRequired[Annotated[str | None, Field(
+        description="Hex of sha1(raw_data + session_key).")]]
+
+
+@with_config(STRICT)
+class TemplateValue(TypedDict):
+    value: str
+
+
+@with_config(STRICT)
+class MessageRequest(TypedDict):
+    user_id: Annotated[int, Field(ge=1, le=MAX_USER_ID)]
+    template_id: Annotated[str, Field(min_length=1, max_length=128)]
+    data: Annotated[dict[str, TemplateValue], Field(
+        min_length=1, json_schema_extra={"example": {"thing1": {"value": "Shipped"}}})]
+    page: NotRequired[Annotated[str, Field(min_length=1, max_length=MAX_TEXT_LENGTH)] | None]
+    miniprogram_state: NotRequired[Annotated[str, Field(
+        json_schema_extra={"enum": sorted(MINIPROGRAM_STATES)})] | None]
+    lang: NotRequired[Annotated[str, Field(json_schema_extra={"enum": sorted(LANGS)})] | None]
+
+
+# ---- responses --------------------------------------------------------------------------------
+
+class LoginUser(TypedDict):
+    id: Annotated[int, Field(ge=1)]
+    created: Annotated[bool, Field(description="True only for the login that made the user.")]
+
+
+class LoginResponse(TypedDict):
+    token: Annotated[str, Field(description="Opaque; send it as `Authorization: Bearer`.")]
+    token_type: Literal["Bearer"]
+    expires_in: Annotated[int, Field(ge=0, description="Seconds left.")]
+    user: LoginUser
+
+
+class MeUser(TypedDict):
+    id: Annotated[int, Field(ge=1)]
+    created_at: Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+
+
+class MeResponse(TypedDict):
+    user: MeUser
+    expires_in: Annotated[int, Field(ge=0, description="Seconds left, after any slide.")]
+
+
+class Phone(TypedDict):
+    phone_number: Annotated[str, Field(pattern=r"^\+[0-9]+$", description="E.164.")]
+    pure_phone_number: Annotated[str, Field(pattern="^[0-9]+$")]
+    country_code: Annotated[str, Field(pattern="^[0-9]+$")]
+
+
+class PhoneResponse(TypedDict):
+    phone: Phone
+
+
+class DecryptResponse(TypedDict):
+    data: Annotated[dict[str, Any], Field(description="The decrypted object, as it was made.")]
+
+
+class SessionKeyResponse(TypedDict):
+    valid: bool
+
+
+class MessageResponse(TypedDict):
+    sent: Literal[True]
+
+
+class Health(TypedDict):
+    status: Literal["ok"]
+
+
+class Checks(TypedDict):
+    sessions: Literal["ok", "down"]
+    users: Literal["ok", "down"]
+
+
+class Readiness(TypedDict):
+    status: Literal["ok"]
+    checks: Checks
+
+
+class ErrorDetail(TypedDict):
+    code: Annotated[str, Field(pattern="^[a-z][a-z0-9_]*$", description="Stable, snake_case.")]
+    message: Annotated[str, Field(description="For a developer, not for the user.")]
+
+
+class Error(TypedDict):
+    error: ErrorDetail
+
+
+class NotReady(Error):
+    checks: Checks
+
+
+# ---- reading a request body -------------------------------------------------------------------
+
+def _code_wins(body: object) -> object:
+    """When both ``code`` and ``js_code`` are sent, ``code`` is used and ``js_code`` ignored."""
+    if isinstance(body, dict) and "code" in body:
+        return {"code": body["code"]}
+    return body
+
+
+LOGIN = TypeAdapter(Annotated[LoginRequest, BeforeValidator(_code_wins)])
+LOGOUT = TypeAdapter(LogoutRequest)
+PHONE = TypeAdapter(PhoneRequest)
+DECRYPT = TypeAdapter(DecryptRequest)
+MESSAGE = TypeAdapter(MessageRequest)
+
+
+def read(adapter: TypeAdapter[Body], body: bytes, *, allow_empty: bool = False) -> Body:
+    """``body`` validated as JSON by ``adapter``; anything else is ``InvalidRequest`` saying what.
+
+    An empty body counts as ``{}`` only when ``allow_empty``.
+    """
+    if allow_empty and not body.strip():
+        body = b"{}"
+    try:
+        return adapter.validate_json(body)
+    except ValidationError as invalid:
+        raise InvalidRequest(_explain(invalid)) from None
+
+
+def login_code(body: bytes) -> str:
+    """The login's code: ``code``, else ``js_code``."""
+    request = read(LOGIN, body)
+    code = request.get("code", request.get("js_code"))
+    if code is None:
+        raise InvalidRequest("`code` is required.")
+    return code
+
+
+def _explain(invalid: ValidationError) -> str:
+    """One sentence about the first problem; never the value that was sent."""
+    first = invalid.errors(include_url=False, include_context=False, include_input=False)[0]
+    if first["type"] == "json_invalid":
+        return "The body is not valid JSON."
+    if not first["loc"]:
+        return "The body must be a JSON object."
+    field = ".".join(str(part) for part in first["loc"])
+    if first["type"] == "missing":
+        return f"`{field}` is required."
+    return f"`{field}`: {first['msg']}."

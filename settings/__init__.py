@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -23,7 +24,7 @@ from pydantic_settings import (
 )
 
 from settings import fields as f
-from settings.fields import ConfigError, SecretFiles, read_secret_files
+from settings.fields import ConfigError, SecretFiles, Variables
 
 __all__ = ["ConfigError", "Settings", "load_settings"]
 
@@ -38,6 +39,8 @@ DEVELOPMENT_SESSION_SECRET = "weapp-login development session secret: never in p
 """Keys login tokens when ``SESSION_SECRET`` is unset in development (a warning says so)."""
 
 _Secret = Field(default=None, repr=False)
+_GIVEN: ContextVar[Mapping[str, str] | None] = ContextVar("settings_given", default=None)
+"""The variables :meth:`Settings.from_env` was given, which it then reads alone."""
 
 
 class Settings(BaseSettings):
@@ -97,22 +100,25 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        given = _GIVEN.get()
+        if given is not None:
+            return Variables(settings_cls, given), SecretFiles(settings_cls, given)
         assert isinstance(env_settings, EnvSettingsSource)
         assert isinstance(dotenv_settings, DotEnvSettingsSource)
         variables = {**dotenv_settings.env_vars, **env_settings.env_vars}  # env over .env
-        return init_settings, env_settings, dotenv_settings, SecretFiles(settings_cls, variables)
+        return env_settings, dotenv_settings, SecretFiles(settings_cls, variables)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """The process's environment over ``.env``; or exactly ``environ`` when given."""
+        given = None if environ is None else {k.lower(): v for k, v in environ.items()}
+        reset = _GIVEN.set(given)
         try:
-            if environ is None:
-                settings = cls()
-            else:
-                variables = {name.lower(): value for name, value in environ.items()}
-                settings = cls.model_validate({**variables, **read_secret_files(variables)})
+            settings = cls()
         except ValidationError as error:
             raise f.one_line(error) from None
+        finally:
+            _GIVEN.reset(reset)
         settings._check_combinations()
         return settings
 

@@ -174,14 +174,24 @@ def read_secret_files(variables: Mapping[str, str | None]) -> dict[str, str]:
     return values
 
 
-class SecretFiles(PydanticBaseSettingsSource):
-    """The pydantic-settings source of ``<NAME>_FILE`` secrets, over the given variables."""
+class Variables(PydanticBaseSettingsSource):
+    """A pydantic-settings source over given variables (names in lower case)."""
 
     def __init__(
         self, settings_cls: type[BaseSettings], variables: Mapping[str, str | None]
     ) -> None:
         super().__init__(settings_cls)
         self._variables = variables
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._variables.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._variables)  # the model ignores the ones that are not settings
+
+
+class SecretFiles(Variables):
+    """The pydantic-settings source of ``<NAME>_FILE`` secrets, named in the given variables."""
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         return None, field_name, False  # __call__ reads every file at once

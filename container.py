@@ -107,7 +107,7 @@ class Container(containers.DeclarativeContainer):
         redis=providers.Singleton(
             RedisSessionStore,
             client=redis_client,
-            route_secret=config.session_route_secret,
+            route_secret=config.session_secret.as_(str.encode),
             registry=redis_code_registry,
         ),
     )

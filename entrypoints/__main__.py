@@ -108,6 +108,11 @@ def _serve(settings: Settings) -> int:
             "WECHAT_APPID is not set: logging in against the built-in WeChat simulator",
             extra={"event": "wechat_simulator"},
         )
+    if settings.uses_development_session_secret:
+        logger.warning(
+            "SESSION_SECRET is not set: login tokens are keyed by a fixed development value",
+            extra={"event": "development_session_secret"},
+        )
     if not settings.production:
         container = Container()
         container.config.from_dict(settings.as_config())

@@ -7,10 +7,10 @@ import secrets
 
 from sanic import Request
 
+from domain.bearer import BEARER_TOKEN
 from domain.errors import Unauthorized
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
-_TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]{16,512}")
 _BEARER = re.compile(r"(?i)bearer[ \t]+(\S+)")
 
 
@@ -33,7 +33,7 @@ def token_of(request: Request) -> str:
     value = values[0].strip(" \t")
     bearer = _BEARER.fullmatch(value)
     token = bearer.group(1) if bearer else value
-    if not _TOKEN.fullmatch(token):
+    if not BEARER_TOKEN.fullmatch(token):
         raise Unauthorized()
     return token
 

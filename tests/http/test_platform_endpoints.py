@@ -23,7 +23,7 @@ from tests.serving import make_container, serve
 
 pytestmark = pytest.mark.integration
 
-ADMIN_TOKEN = "admin-token-0123456789abcdef"
+ADMIN_TOKEN = "admin-token-0123456789abcdef-01234567"
 TEMPLATE = "tmpl-order-shipped"
 
 

@@ -181,16 +181,18 @@ def test_sentinels_put_the_sessions_in_redis_for_every_worker() -> None:
     assert parse_addresses(config["redis_sentinels"]) == [("10.0.0.1", 26379), ("::1", 26380)]
 
 
-def test_the_route_secret_is_derived_from_the_wechat_secret() -> None:
-    """Every worker and instance with the same credentials makes the same routes."""
-    first, second, other = (
-        Settings.from_env({"WECHAT_APPID": "wx1", "WECHAT_SECRET": secret}).as_config()
-        for secret in ("s3cret", "s3cret", "another")
+def test_the_routes_are_keyed_by_the_session_secret_not_by_wechats() -> None:
+    """Every worker and instance with the same SESSION_SECRET makes the same routes, and
+    rotating the AppSecret leaves them (and every login) alone."""
+    first, rotated, other = (
+        Settings.from_env({"WECHAT_APPID": "wx1", "WECHAT_SECRET": wechat,
+                           "SESSION_SECRET": session}).as_config()
+        for wechat, session in (("s3cret", "a" * 32), ("rotated", "a" * 32), ("s3cret", "b" * 32))
     )
 
-    assert first["session_route_secret"] == second["session_route_secret"]
-    assert first["session_route_secret"] != other["session_route_secret"]
-    assert b"s3cret" not in first["session_route_secret"]
+    assert first["session_secret"] == rotated["session_secret"] == "a" * 32
+    assert other["session_secret"] != first["session_secret"]
+    assert "session_route_secret" not in first
 
 
 # ---- The service over HTTP -------------------------------------------------------------------

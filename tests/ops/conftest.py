@@ -14,7 +14,8 @@ from tests.e2e.conftest import service_runner  # noqa: F401 - the fixture, for t
 from tests.fakes import FakeClock
 from tests.serving import make_container, serve
 
-ENV = {"LOGIN_RATE_PER_MINUTE": "0", "ADMIN_TOKEN": "admin-token-0123456789"}
+ENV = {"LOGIN_RATE_PER_MINUTE": "0",
+       "ADMIN_TOKEN": "admin-token-0123456789abcdef-01234567"}
 
 
 @dataclass

@@ -44,7 +44,7 @@ expected-statuses = ["400", "401", "403", "404", "413", "422", "429"]
 simulator refuses the fuzzer's made-up phone codes and openids). An over-long field can make the
 body pass 64 KiB, and 413 is the documented refusal then."""
 
-FUZZ_TOKEN = "fuzz-token-0123456789abcdef"
+FUZZ_TOKEN = "fuzz-token-0123456789abcdef-0123456789"
 UNDOCUMENTED = {"/openapi.json", "/docs"}
 
 

@@ -22,7 +22,7 @@ from adapters.memory import InMemoryUserRepository
 from entrypoints.app import create_app
 from tests.serving import make_container, serve
 
-ADMIN_TOKEN = "admin-token-0123456789abcdef"
+ADMIN_TOKEN = "admin-token-0123456789abcdef-01234567"
 SNAKE = re.compile(r"[a-z][a-z0-9_]*")
 DOCUMENTED = {200, 204, 400, 401, 403, 404, 405, 408, 413, 422, 429, 431, 502, 503, 504}
 

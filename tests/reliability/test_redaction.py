@@ -27,7 +27,7 @@ from tests.fixtures.wechat_simulator import SIM_SECRET
 from tests.reliability.conftest import Simulated, call, login, service_env
 from tests.serving import make_container, serve
 
-ADMIN_TOKEN = "admin-token-0123456789abcdef"
+ADMIN_TOKEN = "admin-token-0123456789abcdef-01234567"
 
 
 def random_session_key() -> str:
@@ -110,7 +110,7 @@ class TestTheFilter:
             "DATABASE_URL": "mysql+aiomysql://weapp:db-password-1@db/weapp",
             "REDIS_URL": "redis://:redis-password-1@cache:6379/0",
         })
-        text = masking.redact("0123456789abcdef0123456789abcdef admin-token-0123456789abcdef "
+        text = masking.redact(f"0123456789abcdef0123456789abcdef {ADMIN_TOKEN} "
                               "db-password-1 redis-password-1")
         assert text == " ".join([REDACTED] * 4)
 

@@ -159,21 +159,20 @@ async def healthz(request: Request) -> HTTPResponse:
     operation_id="readyz", tag="operations", summary="Readiness: both stores answer",
     replies={
         200: Reply("Both stores answer.", schema("Readiness")),
-        503: Reply("A store is down (`unavailable`); `checks` says which.",
+        503: Reply("A store is down, or the user store's schema is outdated (`unavailable`); "
+                   "`checks` says which.",
                    schema("NotReady"),
                    headers={"Retry-After": "RetryAfter"}),
     },
 )
 async def readyz(request: Request) -> HTTPResponse:
     readiness = await _use_cases(request).readiness.execute()
-    checks = {
-        "sessions": "ok" if readiness.sessions else "down",
-        "users": "ok" if readiness.users else "down",
-    }
+    checks = {"sessions": str(readiness.sessions), "users": str(readiness.users)}
     if readiness.ready:
         return _json({"status": "ok", "checks": checks})
     return error_response(
-        503, "unavailable", "A store is unreachable.", extra={"checks": checks},
+        503, "unavailable", "A store is unreachable or at an older schema.",
+        extra={"checks": checks},
         headers={"Retry-After": "1"},
     )
 

@@ -167,7 +167,7 @@ SCHEMAS: dict[str, Schema] = {
     "Health": _object({"status": {"type": "string", "enum": ["ok"]}}, "status"),
     "Checks": _object(
         {"sessions": {"type": "string", "enum": ["ok", "down"]},
-         "users": {"type": "string", "enum": ["ok", "down"]}},
+         "users": {"type": "string", "enum": ["ok", "down", "outdated"]}},
         "sessions", "users",
     ),
     "Readiness": _object(

@@ -23,6 +23,7 @@ from domain.use_cases.send_message import SendMessageRequest, SendMessageUseCase
 from entrypoints.errors import error_response
 from entrypoints.http import client_address_of, json_object_of, token_of
 from entrypoints.openapi import WECHAT_ERRORS, Reply, documented, schema
+from entrypoints.version import VERSION
 
 MAX_CODE_LENGTH = 128
 
@@ -152,7 +153,7 @@ async def logout(request: Request) -> HTTPResponse:
     replies={200: Reply("Serving.", schema("Health"))},
 )
 async def healthz(request: Request) -> HTTPResponse:
-    return _json({"status": "ok"})
+    return _json({"status": "ok", "version": VERSION})
 
 
 @documented(

@@ -164,7 +164,8 @@ SCHEMAS: dict[str, Schema] = {
         "user_id", "template_id", "data",
     ),
     "MessageResponse": _object({"sent": {"type": "boolean", "enum": [True]}}, "sent"),
-    "Health": _object({"status": {"type": "string", "enum": ["ok"]}}, "status"),
+    "Health": _object({"status": {"type": "string", "enum": ["ok"]},
+                       "version": {"type": "string"}}, "status", "version"),
     "Checks": _object(
         {"sessions": {"type": "string", "enum": ["ok", "down"]},
          "users": {"type": "string", "enum": ["ok", "down", "outdated"]}},

@@ -52,6 +52,9 @@ class Settings:
     log_level: str = "INFO"
     metrics_dir: str | None = None
     """``PROMETHEUS_MULTIPROC_DIR``: where workers put their metrics; unset, a temporary one."""
+    metrics_port: int | None = None
+    """``METRICS_PORT``: a second listener that serves ``/metrics`` only; unset, none."""
+    metrics_host: str = "127.0.0.1"
 
     @property
     def production(self) -> bool:
@@ -123,6 +126,9 @@ class Settings:
             trusted_proxy_count=env.integer("TRUSTED_PROXY_COUNT", 0, low=0, high=32),
             log_level=env.choice("LOG_LEVEL", "INFO", LOG_LEVELS, upper=True),
             metrics_dir=env.directory("PROMETHEUS_MULTIPROC_DIR"),
+            # 0 stands for "unset" only: a value given is checked to lie in 1-65535.
+            metrics_port=env.integer("METRICS_PORT", 0, low=1, high=65535) or None,
+            metrics_host=env.text("METRICS_HOST", "127.0.0.1"),
         )
         settings._check_combinations()
         return settings
@@ -142,6 +148,8 @@ class Settings:
             raise ConfigError(
                 "WORKERS: the in-memory session store serves one worker only; set REDIS_URL"
             )
+        if self.metrics_port == self.port:
+            raise ConfigError("METRICS_PORT: must differ from PORT")
         if self.admin_token is not None and len(self.admin_token) < 16:
             raise ConfigError("ADMIN_TOKEN: must be at least 16 characters")
 

@@ -64,13 +64,19 @@ def create_app(container: Any, *, name: str = "weapp_login") -> Sanic:
     app.add_route(handlers.send_message, "/api/v1/admin/messages", methods=["POST"])
     app.add_route(handlers.healthz, "/healthz", methods=["GET"])
     app.add_route(handlers.readyz, "/readyz", methods=["GET"])
-    app.add_route(metrics, "/metrics", methods=["GET"])
+    if _metrics_on_main_port(container.config):
+        app.add_route(metrics, "/metrics", methods=["GET"])
 
     app.register_middleware(_tag_request, "request")
     app.register_middleware(_tag_response, "response")
     app.register_listener(_open_resources, "before_server_start")
     app.register_listener(_close_resources, "after_server_stop")
     return app
+
+
+def _metrics_on_main_port(config: Any) -> bool:
+    """Not with ``METRICS_PORT`` (its own listener serves them), nor in production (public)."""
+    return config.metrics_port() is None and config.app_env() != "production"
 
 
 async def _tag_request(request: Request) -> None:

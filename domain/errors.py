@@ -47,6 +47,13 @@ class StoreUnavailable(DomainError):
     message = "A storage backend is unavailable; try again shortly."
 
 
+class SchemaOutdated(StoreUnavailable):
+    """The user store answers, but its schema is older than this version of the service needs
+    (its migrations were not applied): unusable as if it were down, and reported apart."""
+
+    message = "The user store's schema is older than this version needs; migrate it."
+
+
 class WeChatFailure(DomainError):
     """Base of the failures of a WeChat call."""
 

@@ -50,7 +50,8 @@ class UserRepository(Protocol):
         ...
 
     async def ping(self) -> None:
-        """Return when the store answers; raise ``StoreUnavailable`` otherwise."""
+        """Return when the store answers at the schema this version needs; raise
+        ``SchemaOutdated`` when it answers at an older one, ``StoreUnavailable`` otherwise."""
         ...
 
 

@@ -22,6 +22,8 @@ from settings import ConfigError, Settings
 if TYPE_CHECKING:
     from sanic import Sanic
 
+    from entrypoints.metrics_listener import MetricsListener
+
 logger = logging.getLogger("weapp_login")
 
 
@@ -125,6 +127,12 @@ def _serve(settings: Settings) -> int:
 
     loader = AppLoader(factory=partial(factory))
     app = loader.load()
+    try:
+        listener = _metrics_listener(settings, app)
+    except OSError as error:
+        print(f"configuration error: METRICS_PORT: cannot listen on "
+              f"{settings.metrics_host}:{settings.metrics_port}: {error}", file=sys.stderr)
+        return 2
     app.prepare(
         host=settings.host,
         port=settings.port,
@@ -139,11 +147,36 @@ def _serve(settings: Settings) -> int:
         "serving on %s:%d with %d worker(s)", settings.host, settings.port, settings.workers,
         extra={"event": "service_start", "workers": settings.workers},
     )
-    if settings.workers == 1:
-        Sanic.serve_single(primary=app)
-    else:
-        Sanic.serve(primary=app, app_loader=loader)
+    try:
+        if settings.workers == 1:
+            Sanic.serve_single(primary=app)
+        else:
+            Sanic.serve(primary=app, app_loader=loader)
+    finally:
+        if listener is not None:
+            listener.stop()
     return 0
+
+
+def _metrics_listener(settings: Settings, app: Sanic) -> MetricsListener | None:
+    """With ``METRICS_PORT``, ``/metrics`` served from this process (``metrics_listener.py``):
+    with one worker this process is the worker, whose registry it reads; with several, the
+    registry is ignored and every worker's files are summed. ``OSError``: it cannot listen."""
+    from entrypoints.metrics import exposition
+    from entrypoints.metrics_listener import MetricsListener
+
+    if settings.metrics_port is None:
+        return None
+    listener = MetricsListener(
+        settings.metrics_host, settings.metrics_port,
+        partial(exposition, app.ctx.metrics.registry),
+    )
+    listener.start()
+    logger.info(
+        "serving /metrics on %s:%d", settings.metrics_host, settings.metrics_port,
+        extra={"event": "metrics_listener_start"},
+    )
+    return listener
 
 
 if __name__ == "__main__":

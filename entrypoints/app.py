@@ -49,8 +49,10 @@ def create_app(container: Any, *, name: str = "weapp_login") -> Sanic:
     )
     app.ctx.container = container
     app.ctx.metrics = HttpMetrics(container.metrics_registry())
+    routes = [route for route in ROUTES
+              if route.path != "/metrics" or _metrics_on_main_port(container.config)]
     openapi.install(
-        app, ROUTES, title="weapp-login", version="1",
+        app, routes, title="weapp-login", version="1",
         description="Logs WeChat mini-program users in and keeps them logged in. "
         "Every error has the body `{\"error\": {\"code\", \"message\"}}`; every response "
         "carries `X-Request-ID`.",
@@ -61,6 +63,11 @@ def create_app(container: Any, *, name: str = "weapp_login") -> Sanic:
     app.register_listener(_open_resources, "before_server_start")
     app.register_listener(_close_resources, "after_server_stop")
     return app
+
+
+def _metrics_on_main_port(config: Any) -> bool:
+    """Not with ``METRICS_PORT`` (its own listener serves them), nor in production (public)."""
+    return config.metrics_port() is None and config.app_env() != "production"
 
 
 async def _tag_request(request: Request) -> None:

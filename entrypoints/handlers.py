@@ -24,6 +24,7 @@ from domain.use_cases.send_message import SendMessageRequest, SendMessageUseCase
 from entrypoints import schemas
 from entrypoints.errors import error_response
 from entrypoints.http import client_address_of, token_of
+from entrypoints.version import VERSION
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,19 +106,17 @@ async def logout(request: Request) -> HTTPResponse:
 
 
 async def healthz(request: Request) -> HTTPResponse:
-    return _json({"status": "ok"})
+    return _json({"status": "ok", "version": VERSION})
 
 
 async def readyz(request: Request) -> HTTPResponse:
     readiness = await _use_cases(request).readiness.execute()
-    checks = {
-        "sessions": "ok" if readiness.sessions else "down",
-        "users": "ok" if readiness.users else "down",
-    }
+    checks = {"sessions": str(readiness.sessions), "users": str(readiness.users)}
     if readiness.ready:
         return _json({"status": "ok", "checks": checks})
     return error_response(
-        503, "unavailable", "A store is unreachable.", extra={"checks": checks},
+        503, "unavailable", "A store is unreachable or at an older schema.",
+        extra={"checks": checks},
         headers={"Retry-After": "1"},
     )
 

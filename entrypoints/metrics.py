@@ -2,13 +2,19 @@
 
 With several workers every process writes its samples to files in ``PROMETHEUS_MULTIPROC_DIR``
 (``python -m entrypoints`` creates that directory before the workers start), and a scrape of any
-worker sums them all; with one worker the container's registry is served as it is.
+process sums them all; with one worker the container's registry is served as it is. Either way
+the text also has the build-info series and the process series (CPU, memory, file descriptors:
+of the process that answers the scrape) and the platform's (Python's version).
+
+Where it is served: on ``METRICS_PORT`` alone when that is set (``metrics_listener.py``), else
+on the main port in development only; production's main port answers 404.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import (
@@ -16,11 +22,17 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Histogram,
+    PlatformCollector,
+    ProcessCollector,
     disable_created_metrics,
     generate_latest,
 )
 from prometheus_client import multiprocess as prometheus_multiprocess
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from sanic import HTTPResponse, Request
+
+from entrypoints.version import VERSION
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 """Decided when this module is imported, as prometheus_client decides how to store values."""
@@ -33,11 +45,31 @@ UNMATCHED = "unmatched"
 """The route label of requests that matched no route: their raw paths stay out of the labels."""
 
 
+class BuildInfo(Collector):
+    """``weapp_login_build_info{version="..."} 1``: the version that serves, as a series."""
+
+    def collect(self) -> Iterator[Metric]:
+        info = GaugeMetricFamily(
+            "weapp_login_build_info", "The service's version; always 1.", labels=["version"]
+        )
+        info.add_metric([VERSION], 1)
+        yield info
+
+
+def add_runtime_series(registry: CollectorRegistry) -> None:
+    """The build-info, process and platform series, read at each scrape (no stored values)."""
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    registry.register(BuildInfo())
+
+
 class HttpMetrics:
     """Requests by route and status, their latency, and logins by outcome."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+        if not MULTIPROCESS:  # else added at each scrape, to the registry of every worker's files
+            add_runtime_series(registry)
         self.requests = Counter(
             "weapp_http_requests", "HTTP requests by method, route pattern and status.",
             ["method", "route", "status"], registry=registry,
@@ -75,6 +107,7 @@ def exposition(registry: CollectorRegistry) -> bytes:
     if MULTIPROCESS:
         registry = CollectorRegistry()
         prometheus_multiprocess.MultiProcessCollector(registry)
+        add_runtime_series(registry)
     return generate_latest(registry)
 
 

@@ -89,7 +89,8 @@ ROUTES = (
         "GET", "/readyz", handlers.readyz, tag="operations",
         summary="Readiness: both stores answer",
         replies=[Reply(200, "Both stores answer.", body.Readiness),
-                 Reply(503, "A store is down (`unavailable`); `checks` says which.",
+                 Reply(503, "A store is down, or the user store's schema is outdated "
+                       "(`unavailable`); `checks` says which.",
                        body.NotReady, headers={"Retry-After": "RetryAfter"})],
     ),
     Route(

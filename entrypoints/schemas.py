@@ -138,11 +138,12 @@ class MessageResponse(TypedDict):
 
 class Health(TypedDict):
     status: Literal["ok"]
+    version: str
 
 
 class Checks(TypedDict):
     sessions: Literal["ok", "down"]
-    users: Literal["ok", "down"]
+    users: Literal["ok", "down", "outdated"]
 
 
 class Readiness(TypedDict):

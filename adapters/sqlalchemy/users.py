@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.util import greenlet_spawn
 
+from adapters.sqlalchemy.revision import SchemaCheck
 from adapters.sqlalchemy.tables import users
 from domain.entities import User
 from domain.errors import StoreUnavailable
@@ -108,7 +109,6 @@ _SAVE_PHONE = (
     .where(users.c.id == _USER_ID)
     .values(phone=bindparam("phone_arg", type_=users.c.phone.type), updated_at=_AT)
 )
-_PING = select(1)
 
 _Stored = tuple[int, str | None, datetime, bool]
 """What a login learns: the user's id, unionid, creation time, and whether it created it."""
@@ -149,6 +149,7 @@ class SqlAlchemyUserRepository:
         self._engine = engine
         self._timeout = timeout
         self._login: _Login | None = None
+        self._schema_check = SchemaCheck()
 
     async def get_or_create(
         self, openid: str, *, unionid: str | None, now: float
@@ -177,8 +178,9 @@ class SqlAlchemyUserRepository:
             await self._run(_execute, _SAVE_PHONE, params)
 
     async def ping(self) -> None:
+        """Answers at the schema this code needs, else ``SchemaOutdated`` (``revision.py``)."""
         async with self._guard():
-            await self._run(_execute, _PING, {})
+            await self._run(self._schema_check)
 
     async def _login_on_driver(self, args: tuple[Any, ...]) -> _Stored | None:
         """MariaDB's login on the driver's cursor; ``None`` if it failed (try SQLAlchemy's way).

@@ -1,22 +1,32 @@
-"""Whether the stores the service needs answer."""
+"""Whether the stores the service needs answer, and the user store at the schema it needs."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from enum import StrEnum
 
-from domain.errors import StoreUnavailable
+from domain.errors import SchemaOutdated, StoreUnavailable
 from domain.ports import SessionStore, UserRepository
+
+
+class Check(StrEnum):
+    """The state of one store, as ``/readyz`` names it."""
+
+    OK = "ok"
+    DOWN = "down"
+    OUTDATED = "outdated"
+    """It answers, at an older schema than this version needs (migrations not applied)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Readiness:
-    sessions: bool
-    users: bool
+    sessions: Check
+    users: Check
 
     @property
     def ready(self) -> bool:
-        return self.sessions and self.users
+        return self.sessions is Check.OK and self.users is Check.OK
 
 
 class ReadinessUseCase:
@@ -30,7 +40,14 @@ class ReadinessUseCase:
         sessions, users = await asyncio.gather(
             self._sessions.ping(), self._users.ping(), return_exceptions=True
         )
-        for outcome in (sessions, users):
-            if isinstance(outcome, BaseException) and not isinstance(outcome, StoreUnavailable):
-                raise outcome
-        return Readiness(sessions=sessions is None, users=users is None)
+        return Readiness(sessions=_check(sessions), users=_check(users))
+
+
+def _check(outcome: BaseException | None) -> Check:
+    if outcome is None:
+        return Check.OK
+    if isinstance(outcome, SchemaOutdated):
+        return Check.OUTDATED
+    if isinstance(outcome, StoreUnavailable):
+        return Check.DOWN
+    raise outcome

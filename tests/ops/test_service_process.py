@@ -16,7 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from entrypoints.logs import configure_logging
-from tests.e2e.conftest import ROOT, RunningService
+from tests.e2e.conftest import ROOT, RunningService, free_port
 
 pytestmark = [pytest.mark.e2e]
 
@@ -107,7 +107,7 @@ async def test_the_in_memory_session_store_refuses_two_workers_at_start() -> Non
 
 
 @pytest.mark.integration
-async def test_two_workers_share_tokens_and_sum_their_metrics(
+async def test_two_workers_share_tokens_and_sum_their_metrics_on_the_metrics_port(
     service_runner: Callable[[dict[str, str]], Any],
     redis_url: str,
     mariadb_url: str,
@@ -117,6 +117,7 @@ async def test_two_workers_share_tokens_and_sum_their_metrics(
         "WORKERS": "2", "LOG_LEVEL": "INFO", "REDIS_URL": redis_url, "DATABASE_URL": mariadb_url,
         "WECHAT_APPID": "wx-test-app", "WECHAT_SECRET": "test-secret",
         "WECHAT_API_BASE": wechat_simulator.base_url, "LOGIN_RATE_PER_MINUTE": "0",
+        "METRICS_PORT": str(free_port()),
     }
     async with service_runner(env) as service:
         async with aiohttp.ClientSession() as http, http.post(
@@ -140,8 +141,11 @@ async def test_two_workers_share_tokens_and_sum_their_metrics(
             await asyncio.sleep(0.05)
             requests = requests_by_id(log_lines(service))
             pids = {line["pid"] for rid, line in requests.items() if rid.startswith("workers-me")}
-        async with aiohttp.ClientSession() as http, http.get(f"{service.url}/metrics") as reply:
-            metrics = await reply.text()
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{env['METRICS_PORT']}/metrics") as reply:
+                metrics = await reply.text()
+            async with http.get(f"{service.url}/metrics") as reply:
+                assert reply.status == 404  # METRICS_PORT set: its listener alone serves them
         main_pid = service.process.pid
     lines = log_lines(service)
     requests = requests_by_id(lines)
@@ -162,3 +166,6 @@ async def test_two_workers_share_tokens_and_sum_their_metrics(
         and sample.labels == {"method": "GET", "route": "/api/v1/me", "status": "200"}
     )
     assert served == len(statuses)  # the two workers' counts, summed
+    names = {sample.name for family in text_string_to_metric_families(metrics)
+             for sample in family.samples}
+    assert {"process_cpu_seconds_total", "weapp_login_build_info"} <= names

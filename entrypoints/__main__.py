@@ -34,7 +34,7 @@ def build_app() -> Sanic:
     from entrypoints.logs import configure_logging
 
     settings = Settings.from_env()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.secret_values())
     container = Container()
     container.config.from_dict(settings.as_config())
     app = create_app(container)
@@ -104,7 +104,7 @@ def _serve(settings: Settings) -> int:
     from entrypoints.logs import configure_logging
     from entrypoints.protocol import ServiceHttpProtocol
 
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.secret_values())
     if settings.uses_simulator:
         logger.warning(
             "WECHAT_APPID is not set: logging in against the built-in WeChat simulator",

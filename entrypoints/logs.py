@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterable
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
@@ -47,11 +48,14 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(line, default=str).decode()
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(level: str, secrets: Iterable[str] = ()) -> None:
+    """One JSON handler on stdout for every logger; ``secrets`` (the settings' own, whatever
+    their source) are masked in every line, besides those of the environment."""
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter())
     handler.addFilter(RequestIdFilter())
-    handler.addFilter(RedactingFilter.from_environ())  # last: masks what the others added
+    # Last: it masks what the other filters added.
+    handler.addFilter(RedactingFilter.from_environ(also=secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

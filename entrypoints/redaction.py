@@ -85,8 +85,10 @@ class RedactingFilter(logging.Filter):
         self._literals = re.compile("|".join(map(re.escape, literals))) if literals else None
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str] | None = None) -> RedactingFilter:
-        """A filter that also knows the configured secrets of this process."""
+    def from_environ(
+        cls, environ: Mapping[str, str] | None = None, *, also: Iterable[str] = ()
+    ) -> RedactingFilter:
+        """A filter that also knows the secrets in this process's environment, and ``also``."""
         env = os.environ if environ is None else environ
         secrets = [env.get("WECHAT_SECRET", ""), env.get("ADMIN_TOKEN", "")]
         for name in ("DATABASE_URL", "REDIS_URL"):
@@ -94,7 +96,7 @@ class RedactingFilter(logging.Filter):
                 secrets.append(urlsplit(env.get(name, "")).password or "")
             except ValueError:
                 continue
-        return cls(s.strip() for s in secrets)
+        return cls(s.strip() for s in (*secrets, *also))
 
     def redact(self, text: str) -> str:
         if len(text) < _SHORTEST:

@@ -8,6 +8,7 @@ the service never starts half-configured.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -140,6 +141,16 @@ class Settings(BaseSettings):
     def uses_redis(self) -> bool:
         """Sessions (and the other shared state) live in Redis: a URL or Sentinels are set."""
         return self.redis_url is not None or self.redis_sentinels is not None
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Every secret configured, however it came (environment, ``.env`` or ``*_FILE``), and
+        the passwords inside the store URLs: what the log filter masks wherever it appears."""
+        values = [getattr(self, name) for name, field in type(self).model_fields.items()
+                  if field.repr is False]
+        for url in (self.redis_url, self.database_url):
+            with contextlib.suppress(ValueError):
+                values.append(urlsplit(url or "").password)
+        return tuple(value for value in values if value)
 
     def as_config(self) -> dict[str, Any]:
         """The plain dict that the container's ``Configuration`` provider is filled from."""

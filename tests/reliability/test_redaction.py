@@ -10,6 +10,7 @@ import logging
 import secrets
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -22,6 +23,7 @@ from dependency_injector import providers
 from adapters.redis.sessions import RedisSessionStore
 from entrypoints.logs import JsonFormatter, configure_logging
 from entrypoints.redaction import REDACTED, RedactingFilter
+from settings import Settings
 from tests.fixtures.redis_server import RedisServer
 from tests.fixtures.wechat_simulator import SIM_SECRET
 from tests.reliability.conftest import Simulated, call, login, service_env
@@ -268,3 +270,28 @@ def test_the_service_installs_the_filter_on_its_log_handler(monkeypatch: pytest.
         root.handlers[:], level = saved
         root.setLevel(level)
 
+
+
+def test_secrets_read_from_files_are_masked_too(monkeypatch: pytest.MonkeyPatch,
+                                                tmp_path: Path) -> None:
+    """A secret that came from ``*_FILE`` (or ``.env``) is not in the environment: the filter
+    learns it from the settings, as ``python -m entrypoints`` passes them."""
+    secret_file = tmp_path / "session-secret"
+    secret_file.write_text("file-session-secret-0123456789abcdef\n")
+    settings = Settings.from_env({"SESSION_SECRET_FILE": str(secret_file),
+                                  "DATABASE_URL": "mysql+aiomysql://u:file-db-password@db/w"})
+    output = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", output)
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    try:
+        configure_logging("INFO", settings.secret_values())
+        logging.getLogger("weapp_login").warning(
+            "leaked file-session-secret-0123456789abcdef and file-db-password")
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    line = output.getvalue()
+    assert "file-session-secret" not in line
+    assert "file-db-password" not in line
+    assert line.count(REDACTED) == 2

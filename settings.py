@@ -6,7 +6,6 @@ never starts half-configured.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import secrets
@@ -19,6 +18,11 @@ DEFAULT_WECHAT_API_BASE = "https://api.weixin.qq.com"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/weapp.db"
 SIMULATOR_APPID = "wx0000simulator00"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+DEVELOPMENT_SESSION_SECRET = "weapp-login development session secret, not for production"  # noqa: S105
+"""Keys the tokens when ``SESSION_SECRET`` is unset: whoever reads this file can forge nothing
+(tokens are random) but can link tokens to users; fine for development only."""
 
 
 class ConfigError(ValueError):
@@ -46,6 +50,9 @@ class Settings:
     database_pool_size: int = 20
     session_ttl_seconds: int = 604_800
     session_max_age_seconds: int = 2_592_000
+    session_secret: str | None = field(default=None, repr=False)
+    """``SESSION_SECRET``: keys the login tokens; unset, ``DEVELOPMENT_SESSION_SECRET``."""
+    redis_key_prefix: str = "wl:"
     admin_token: str | None = field(default=None, repr=False)
     login_rate_per_minute: int = 60
     trusted_proxy_count: int = 0
@@ -71,14 +78,8 @@ class Settings:
         """The plain dict that the container's ``Configuration`` provider is filled from."""
         values = asdict(self)
         values["sessions_backend"] = "redis" if self.uses_redis else "memory"
-        # Keys the routes in login tokens (adapters/redis/sessions.py): a real secret whenever
-        # WeChat's is set, the same in every worker and instance; changing it logs users out.
-        # None (the simulator): the adapter's fixed development secret.
-        values["session_route_secret"] = (
-            None
-            if self.wechat_secret is None
-            else hashlib.sha256(b"session routes\0" + self.wechat_secret.encode()).digest()
-        )
+        # Keys the login tokens; the same in every worker and instance.
+        values["session_secret"] = self.session_secret or DEVELOPMENT_SESSION_SECRET
         values["wechat_backend"] = "simulator" if self.uses_simulator else "wechat"
         values["wechat"] = {
             "appid": self.wechat_appid or SIMULATOR_APPID,
@@ -118,6 +119,8 @@ class Settings:
             database_pool_size=env.integer("DATABASE_POOL_SIZE", 20, low=1, high=1_000),
             session_ttl_seconds=env.integer("SESSION_TTL_SECONDS", 604_800, low=1),
             session_max_age_seconds=env.integer("SESSION_MAX_AGE_SECONDS", 2_592_000, low=1),
+            session_secret=env.optional("SESSION_SECRET"),
+            redis_key_prefix=env.text("REDIS_KEY_PREFIX", "wl:"),
             admin_token=env.optional("ADMIN_TOKEN"),
             login_rate_per_minute=env.integer("LOGIN_RATE_PER_MINUTE", 60, low=0),
             trusted_proxy_count=env.integer("TRUSTED_PROXY_COUNT", 0, low=0, high=32),

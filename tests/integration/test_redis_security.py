@@ -1,4 +1,5 @@
-"""What Redis holds never reveals a login token, and a token's route reveals nothing either."""
+"""What Redis holds never reveals a login token, a token's route reveals nothing either, and
+every key is under the deployment's prefix."""
 
 from __future__ import annotations
 
@@ -7,15 +8,19 @@ import secrets
 import time
 from contextlib import asynccontextmanager
 
+import aiohttp
 import pytest
+from dependency_injector import providers
 from redis.asyncio import Redis
 
+from adapters.memory import InMemoryUserRepository, InMemoryWeChatGateway
 from adapters.redis import RedisSessionStore, open_redis
 from domain.entities import LoginSession, WeChatSession
 from domain.errors import StoreUnavailable
 from domain.ports import NewLogin
 from domain.tokens import hash_code
 from tests.fixtures.redis_server import free_port
+from tests.serving import make_container, serve
 
 pytestmark = pytest.mark.integration
 
@@ -120,3 +125,26 @@ async def test_a_malformed_token_is_refused_without_asking_redis() -> None:
             await store.extend(token, time.time() + 60)
         with pytest.raises(StoreUnavailable):
             await store.get(f"{'A' * 16}.{secrets.token_urlsafe(32)}")
+
+
+async def test_every_key_the_service_writes_starts_with_redis_key_prefix(
+    redis_url: str, redis_client: Redis
+) -> None:
+    """Two deployments (staging and production, or two apps) can share one Redis."""
+    container = make_container({"REDIS_URL": redis_url, "REDIS_KEY_PREFIX": "app-7:"})
+    wechat = InMemoryWeChatGateway()
+    wechat.add_code("code-1", "openid-alice")
+    container.wechat_gateway.override(providers.Object(wechat))
+    container.user_repository.override(providers.Object(InMemoryUserRepository()))
+    async with serve(container) as url, aiohttp.ClientSession(base_url=url) as http:
+        async with http.post("/api/v1/login", json={"code": "code-1"}) as reply:
+            token = (await reply.json())["token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        async with http.get("/api/v1/me", headers=headers) as reply:
+            assert reply.status == 200
+        async with http.post("/api/v1/logout", headers=headers) as reply:
+            assert reply.status == 204
+
+    keys = [key async for key in redis_client.scan_iter(count=1000)]
+    assert len(keys) >= 3  # the user's sessions, the code, the login rate
+    assert all(key.startswith(b"app-7:") for key in keys), keys

@@ -85,7 +85,7 @@ class LoginUseCase:
             token = await self._sessions.record_login(
                 NewLogin(session, wechat.session_key, hash_code(request.code), wechat)
             )
-        except Exception:
+        except BaseException:  # a cancelled login (client gone, timeout) spent the code too
             await self._exchange.remember(request.code, wechat)
             raise
         return LoginResult(

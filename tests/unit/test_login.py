@@ -253,3 +253,25 @@ async def _until(probe: Callable[[], Awaitable[object]], attempts: int = 200) ->
             return
         await asyncio.sleep(0.005)
     raise AssertionError("never happened")
+
+
+async def test_a_login_cancelled_after_wechat_answered_still_records_the_code(
+    world: World,
+) -> None:
+    """The client went away (or the request timed out) during the user upsert: the code is
+    spent at WeChat, so its result is recorded for the client's retry."""
+    world.wechat.add_code("c1", "openid-alice")
+    upserting = asyncio.Event()
+
+    async def stalled(*args: Any, **kwargs: Any) -> Any:
+        upserting.set()
+        await asyncio.Event().wait()
+
+    world.users.get_or_create = stalled  # type: ignore[method-assign]
+    login = asyncio.ensure_future(world.login_use_case().execute(LoginRequest(code="c1")))
+    await upserting.wait()
+    login.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await login
+
+    assert isinstance(await world.registry.peek(hash_code("c1")), ClaimDone)

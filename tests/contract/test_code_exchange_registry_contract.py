@@ -86,7 +86,8 @@ async def test_a_failed_exchange_is_shared_with_its_error_code(harness: Harness)
     await harness.registry.fail(CODE, "wechat_busy", ttl=1)
 
     assert await harness.registry.peek(CODE) == ClaimFailed("wechat_busy")
-    assert await harness.registry.claim(CODE, owner="b", pending_ttl=5) == ClaimFailed("wechat_busy")
+    failed = ClaimFailed("wechat_busy")
+    assert await harness.registry.claim(CODE, owner="b", pending_ttl=5) == failed
 
 
 async def test_a_failure_does_not_overwrite_a_recorded_result_and_returns_it(

@@ -31,7 +31,7 @@ from adapters.redis.sessions import RedisSessionStore
 from adapters.sqlalchemy.engine import open_engine
 from adapters.sqlalchemy.migrate import upgrade_to_head
 from adapters.sqlalchemy.users import SqlAlchemyUserRepository
-from adapters.system import SecretTokenGenerator, SystemClock
+from adapters.system import SystemClock
 from adapters.wechat.embedded import serve_embedded_simulator
 from adapters.wechat.gateway import AiohttpWeChatGateway
 from adapters.wechat.http import WeChatCallLimit, open_client_session
@@ -80,7 +80,6 @@ class Container(containers.DeclarativeContainer):
 
     # Adapters.
     clock = providers.Singleton(SystemClock)
-    tokens = providers.Singleton(SecretTokenGenerator)
     wechat_calls = providers.Singleton(
         WeChatCallLimit, max_in_flight=config.wechat_max_in_flight, backlog=config.wechat_backlog
     )
@@ -93,28 +92,36 @@ class Container(containers.DeclarativeContainer):
         timeout=config.wechat_timeout_seconds,
         limit=wechat_calls,
     )
-    # Each backend's session store records code receipts in its own registry (login's writes).
+    # Each backend's session store records the login's code in its own registry (one write).
     memory_code_registry = providers.Singleton(InMemoryCodeExchangeRegistry, clock=clock)
-    redis_code_registry = providers.Singleton(RedisCodeExchangeRegistry, client=redis_client)
+    redis_code_registry = providers.Singleton(
+        RedisCodeExchangeRegistry, client=redis_client, key_prefix=config.redis_key_prefix
+    )
     code_registry = providers.Selector(
         config.sessions_backend, memory=memory_code_registry, redis=redis_code_registry
     )
     session_store = providers.Selector(
         config.sessions_backend,
         memory=providers.Singleton(
-            InMemorySessionStore, clock=clock, registry=memory_code_registry
+            InMemorySessionStore,
+            clock=clock,
+            session_secret=config.session_secret,
+            registry=memory_code_registry,
         ),
         redis=providers.Singleton(
             RedisSessionStore,
             client=redis_client,
-            route_secret=config.session_secret.as_(str.encode),
+            session_secret=config.session_secret,
+            key_prefix=config.redis_key_prefix,
             registry=redis_code_registry,
         ),
     )
     rate_limiter = providers.Selector(
         config.sessions_backend,
         memory=providers.Singleton(InMemoryRateLimiter, clock=clock),
-        redis=providers.Singleton(RedisRateLimiter, client=redis_client),
+        redis=providers.Singleton(
+            RedisRateLimiter, client=redis_client, key_prefix=config.redis_key_prefix
+        ),
     )
     user_repository = providers.Singleton(SqlAlchemyUserRepository, engine=database)
     wechat_platform = providers.Singleton(
@@ -130,7 +137,10 @@ class Container(containers.DeclarativeContainer):
         config.sessions_backend,
         memory=providers.Singleton(InMemoryAccessTokenCache, clock=clock),
         redis=providers.Singleton(
-            RedisAccessTokenCache, client=redis_client, appid=config.wechat.appid
+            RedisAccessTokenCache,
+            client=redis_client,
+            appid=config.wechat.appid,
+            key_prefix=config.redis_key_prefix,
         ),
     )
     cipher = providers.Singleton(CryptographyCipher)
@@ -176,7 +186,6 @@ class Container(containers.DeclarativeContainer):
         users=timed_users,
         sessions=timed_sessions,
         rate_limiter=rate_limiter,
-        tokens=tokens,
         clock=clock,
         policy=policy,
         rate_per_minute=config.login_rate_per_minute,
@@ -184,7 +193,7 @@ class Container(containers.DeclarativeContainer):
     authenticate_use_case = providers.Factory(
         AuthenticateUseCase, sessions=timed_sessions, clock=clock, policy=policy
     )
-    logout_use_case = providers.Factory(LogoutUseCase, sessions=timed_sessions, clock=clock)
+    logout_use_case = providers.Factory(LogoutUseCase, sessions=timed_sessions)
     readiness_use_case = providers.Factory(
         ReadinessUseCase, sessions=timed_sessions, users=timed_users
     )

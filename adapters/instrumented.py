@@ -29,7 +29,7 @@ from domain.errors import (
 )
 from domain.platform import IssuedToken, PhoneNumber, SubscribeMessage, WeChatPlatform
 from domain.platform_errors import InvalidPhoneCode, NotSubscribed
-from domain.ports import CodeReceipt, SessionStore, UserRepository, WeChatGateway
+from domain.ports import NewLogin, SessionStore, UserRepository, WeChatGateway
 
 logger = logging.getLogger("weapp_login.instrumented")
 
@@ -142,33 +142,19 @@ class InstrumentedSessionStore:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)  # anything the port does not define, untimed
 
-    def token_route(self, user_id: int) -> str:
-        return self._inner.token_route(user_id)  # no I/O: nothing to time
+    async def record_login(self, login: NewLogin) -> str:
+        return await self._timer.timed("record_login", self._inner.record_login(login))
 
-    async def create(
-        self,
-        token_hash: bytes,
-        session: LoginSession,
-        *,
-        session_key: str,
-        receipt: CodeReceipt | None = None,
-    ) -> None:
-        await self._timer.timed(
-            "create",
-            self._inner.create(token_hash, session, session_key=session_key, receipt=receipt),
+    async def get(self, token: str) -> LoginSession | None:
+        return await self._timer.timed("get", self._inner.get(token))
+
+    async def extend(self, token: str, expires_at: float) -> None:
+        await self._timer.timed("extend", self._inner.extend(token, expires_at))
+
+    async def logout(self, token: str, *, everywhere: bool) -> bool:
+        return await self._timer.timed(
+            "logout", self._inner.logout(token, everywhere=everywhere)
         )
-
-    async def get(self, token_hash: bytes) -> LoginSession | None:
-        return await self._timer.timed("get", self._inner.get(token_hash))
-
-    async def extend(self, token_hash: bytes, expires_at: float) -> None:
-        await self._timer.timed("extend", self._inner.extend(token_hash, expires_at))
-
-    async def delete(self, token_hash: bytes) -> LoginSession | None:
-        return await self._timer.timed("delete", self._inner.delete(token_hash))
-
-    async def delete_all(self, user_id: int) -> int:
-        return await self._timer.timed("delete_all", self._inner.delete_all(user_id))
 
     async def session_key(self, user_id: int) -> str | None:
         return await self._timer.timed("session_key", self._inner.session_key(user_id))

@@ -18,6 +18,7 @@ from domain.errors import StoreUnavailable, WeChatError
 from domain.platform import AccessToken, AccessTokenCache, WeChatPlatform
 from domain.platform_errors import AccessTokenBusy, AccessTokenInvalid
 from domain.ports import Clock
+from domain.single_flight import SingleFlight
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ class AccessTokenProvider:
         self._cache = cache
         self._clock = clock
         self._timings = timings or TokenTimings()
-        self._flights: dict[str | None, asyncio.Future[str]] = {}
+        self._flights: SingleFlight[str | None, str] = SingleFlight()
 
     async def get(self) -> str:
         """A token that WeChat has not refused yet."""
@@ -98,19 +99,8 @@ class AccessTokenProvider:
         if self._fresh(current, avoid):
             assert current is not None
             return current.value
-        flight = self._flights.get(avoid)
-        if flight is None:
-            flight = asyncio.ensure_future(self._refresh(avoid))
-            self._flights[avoid] = flight
-            flight.add_done_callback(lambda done: self._land(avoid, done))
-        # Shielded: a caller that goes away does not cancel the fetch the others wait for.
-        return await asyncio.shield(flight)
-
-    def _land(self, avoid: str | None, flight: asyncio.Future[str]) -> None:
-        if self._flights.get(avoid) is flight:
-            del self._flights[avoid]
-        if not flight.cancelled():
-            flight.exception()  # mark retrieved even when every waiter went away
+        # One refresh per process for every concurrent caller (see ``SingleFlight``).
+        return await self._flights.run(avoid, lambda: self._refresh(avoid))
 
     async def _refresh(self, avoid: str | None) -> str:
         loop = asyncio.get_running_loop()

@@ -98,8 +98,9 @@ class AccessTokenCache(Protocol):
         ...
 
     async def try_lock(self, owner: str, *, ttl: float) -> bool:
-        """Take the refresh lock for ``owner`` unless someone holds it; it lapses after ``ttl``
-        seconds (a holder that dies does not block the others for longer)."""
+        """Take the refresh lock for ``owner`` unless someone else holds it; it lapses after
+        ``ttl`` seconds (a holder that dies does not block the others for longer). ``True`` also
+        when ``owner`` holds it already (a repeat after a lost reply)."""
         ...
 
     async def unlock(self, owner: str) -> None:

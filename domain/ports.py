@@ -6,7 +6,7 @@ Every adapter raises :class:`~domain.errors.StoreUnavailable` (stores) or a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from domain.entities import LoginSession, User, WeChatSession
@@ -16,12 +16,6 @@ class Clock(Protocol):
     """The current time as Unix seconds."""
 
     def now(self) -> float: ...
-
-
-class TokenGenerator(Protocol):
-    """Makes new opaque login tokens that cannot be guessed."""
-
-    def new_token(self) -> str: ...
 
 
 class WeChatGateway(Protocol):
@@ -55,53 +49,50 @@ class UserRepository(Protocol):
         ...
 
 
-class SessionStore(Protocol):
-    """Login sessions, keyed by a hash of the token, and each user's newest ``session_key``.
+@dataclass(frozen=True, slots=True)
+class NewLogin:
+    """Everything one login writes: its session, the user's newest ``session_key`` and the
+    code's result (recorded as ``CodeExchangeRegistry.complete`` would, for the code's lifetime,
+    so the same code sent again gets the same login)."""
 
-    ``token_hash`` is always ``domain.tokens.hash_token(token)`` of a token made with
-    ``routed_token(store.token_route(user_id), secret)``.
+    session: LoginSession
+    session_key: str = field(repr=False)
+    """The user's newest ``session_key``: a secret, hidden from ``repr``."""
+    code_hash: bytes
+    """The code's key in the ``CodeExchangeRegistry``."""
+    exchanged: WeChatSession
+
+
+class SessionStore(Protocol):
+    """Login sessions and each user's newest ``session_key``.
+
+    The store makes the tokens (their format is its own) and keeps only a keyed hash of them.
+    Every write is safe to repeat after a lost reply: the repeat has the outcome of the first.
     """
 
-    def token_route(self, user_id: int) -> str:
-        """The route that new tokens of this user start with: a short text of ``A-Z a-z 0-9 _ -``
-        that lets the store find the user's sessions from the token alone, and does not reveal
-        the user; ``""`` when the store needs none."""
+    async def record_login(self, login: NewLogin) -> str:
+        """In one step: store the session, remember the user's newest ``session_key``, and
+        record the code's result for ``CODE_LIFETIME_SECONDS``; return the new token. Raises
+        (``StoreUnavailable``) if any of it may have failed."""
         ...
 
-    async def create(
-        self,
-        token_hash: bytes,
-        session: LoginSession,
-        *,
-        session_key: str,
-        receipt: CodeReceipt | None = None,
-    ) -> None:
-        """Store a session (all or nothing) and remember ``session_key`` as the user's newest.
-
-        With a ``receipt``, also record that code's exchange as ``CodeExchangeRegistry.complete``
-        does, in the same round trip where the backend allows it (the stores of one backend
-        share their server). Raises if either write may have failed.
-        """
+    async def get(self, token: str) -> LoginSession | None:
+        """The live session of this token, or ``None`` when unknown, expired or logged out."""
         ...
 
-    async def get(self, token_hash: bytes) -> LoginSession | None:
-        """The live session of this hash, or ``None`` when unknown, expired or deleted."""
-        ...
-
-    async def extend(self, token_hash: bytes, expires_at: float) -> None:
+    async def extend(self, token: str, expires_at: float) -> None:
         """Move the expiry of a live session to ``expires_at``; a no-op when it is gone."""
         ...
 
-    async def delete(self, token_hash: bytes) -> LoginSession | None:
-        """End one session; return it, or ``None`` when it was not live."""
-        ...
-
-    async def delete_all(self, user_id: int) -> int:
-        """End every session of a user, from any worker or instance; return how many ended."""
+    async def logout(self, token: str, *, everywhere: bool) -> bool:
+        """End this token's session (with ``everywhere``: every session of its user) in one
+        atomic step; ``True`` when the token was live. A repeat of the same call after a lost
+        reply answers as the first did."""
         ...
 
     async def session_key(self, user_id: int) -> str | None:
-        """The newest ``session_key`` WeChat gave for this user, if still kept."""
+        """The newest ``session_key`` WeChat gave for this user, while any of its sessions
+        lives."""
         ...
 
     async def ping(self) -> None:
@@ -131,25 +122,19 @@ class ClaimFailed:
 ClaimState = ClaimPending | ClaimDone | ClaimFailed
 
 
-@dataclass(frozen=True, slots=True)
-class CodeReceipt:
-    """A code that WeChat exchanged, whose result is still to be recorded in the registry
-    (``CodeExchangeRegistry.complete(code_hash, session, ttl=ttl)``)."""
-
-    code_hash: bytes
-    session: WeChatSession
-    ttl: float
-
-
 class CodeExchangeRegistry(Protocol):
     """Shared memory of login codes being or having been exchanged (keys are code hashes).
 
     Lets every worker and instance exchange a given code at WeChat only once.
     """
 
-    async def claim(self, code_hash: bytes, *, pending_ttl: float) -> ClaimState | None:
-        """Atomically claim the code: ``None`` when the caller now owns the exchange, otherwise
-        the current state. A claim left pending expires after ``pending_ttl`` seconds."""
+    async def claim(
+        self, code_hash: bytes, *, owner: str, pending_ttl: float
+    ) -> ClaimState | None:
+        """Atomically claim the code for ``owner`` (an id unique to this attempt): ``None`` when
+        ``owner`` now holds the exchange (also when a repeat finds its own earlier claim),
+        otherwise the current state. A claim left pending expires after ``pending_ttl``
+        seconds."""
         ...
 
     async def peek(self, code_hash: bytes) -> ClaimState | None:

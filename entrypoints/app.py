@@ -106,8 +106,6 @@ async def _open_resources(app: Sanic) -> None:
         provided = getattr(container, f"{field.name}_use_case")()
         resolved[field.name] = await provided if inspect.isawaitable(provided) else provided
     app.ctx.use_cases = UseCases(**resolved)
-    exchange = container.code_exchange()  # the login's, resolved above: closed first at stop
-    app.ctx.code_exchange = await exchange if inspect.isawaitable(exchange) else exchange
     app.ctx.trusted_proxy_count = container.config.trusted_proxy_count()
     app.ctx.admin_token = container.config.admin_token()
     logger.info("worker ready", extra={"event": "worker_started"})
@@ -115,9 +113,6 @@ async def _open_resources(app: Sanic) -> None:
 
 async def _close_resources(app: Sanic) -> None:
     container = app.ctx.container
-    exchange = getattr(app.ctx, "code_exchange", None)
-    if exchange is not None:  # the code exchanges still to record, while Redis is open
-        await exchange.aclose()
     shutdown = container.shutdown_resources()
     if inspect.isawaitable(shutdown):
         await shutdown

@@ -8,8 +8,8 @@ fields, the exception text and the stack. Three nets, each cheap:
 - **by name**: the value after a sensitive key in any of the usual notations (``secret=…`` in a
   query string or a repr, ``"session_key": "…"`` in JSON or a dict, ``access_token: …``,
   ``Authorization: Bearer …``), and ``extra`` fields or dict entries named so;
-- **by value**: the configured secrets (``WECHAT_SECRET``, ``ADMIN_TOKEN``, the passwords in
-  ``DATABASE_URL`` and ``REDIS_URL``), found verbatim anywhere;
+- **by value**: the configured secrets (``WECHAT_SECRET``, ``SESSION_SECRET``, ``ADMIN_TOKEN``,
+  the passwords in ``DATABASE_URL`` and ``REDIS_URL``), found verbatim anywhere;
 - **by shape**: what only a secret looks like: base64 of 16 bytes (a ``session_key``), and long
   runs of the base64 alphabets mixing cases and digits (tokens, access tokens, ``encryptedData``,
   openids). Request ids (lowercase hex), paths and identifiers do not look like that.
@@ -90,7 +90,7 @@ class RedactingFilter(logging.Filter):
     ) -> RedactingFilter:
         """A filter that also knows the secrets in this process's environment, and ``also``."""
         env = os.environ if environ is None else environ
-        secrets = [env.get("WECHAT_SECRET", ""), env.get("ADMIN_TOKEN", "")]
+        secrets = [env.get(name, "") for name in ("WECHAT_SECRET", "SESSION_SECRET", "ADMIN_TOKEN")]
         for name in ("DATABASE_URL", "REDIS_URL"):
             try:
                 secrets.append(urlsplit(env.get(name, "")).password or "")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fakes import FakeClock, SequentialTokens
+from tests.fakes import FakeClock
 
 pytest_plugins = [
     "tests.fixtures.redis_server",
@@ -19,8 +19,3 @@ pytest_plugins = [
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
-
-
-@pytest.fixture
-def tokens() -> SequentialTokens:
-    return SequentialTokens()

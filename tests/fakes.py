@@ -1,4 +1,4 @@
-"""Deterministic stand-ins for the clock and token ports."""
+"""A deterministic stand-in for the clock port."""
 
 from __future__ import annotations
 
@@ -16,13 +16,3 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.current += seconds
-
-
-class SequentialTokens:
-    def __init__(self) -> None:
-        self.issued: list[str] = []
-
-    def new_token(self) -> str:
-        token = f"test-token-{len(self.issued) + 1:04d}-{'x' * 20}"
-        self.issued.append(token)
-        return token

@@ -11,11 +11,17 @@ class InMemoryCodeExchangeRegistry:
     def __init__(self, *, clock: Clock) -> None:
         self._clock = clock
         self._states: ExpiringDict[bytes, ClaimState] = ExpiringDict(clock.now)
+        self._owners: ExpiringDict[bytes, str] = ExpiringDict(clock.now)
 
-    async def claim(self, code_hash: bytes, *, pending_ttl: float) -> ClaimState | None:
+    async def claim(
+        self, code_hash: bytes, *, owner: str, pending_ttl: float
+    ) -> ClaimState | None:
         state = self._states.get(code_hash)
         if state is None:
+            self._owners.set(code_hash, owner, self._clock.now() + pending_ttl)
             self._states.set(code_hash, ClaimPending(), self._clock.now() + pending_ttl)
+        elif isinstance(state, ClaimPending) and self._owners.get(code_hash) == owner:
+            return None  # a repeat of our own claim
         return state
 
     async def peek(self, code_hash: bytes) -> ClaimState | None:

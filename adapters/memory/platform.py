@@ -34,7 +34,7 @@ class InMemoryAccessTokenCache:
 
     async def try_lock(self, owner: str, *, ttl: float) -> bool:
         now = self._clock.now()
-        if self._lock is not None and self._lock[1] > now:
+        if self._lock is not None and self._lock[1] > now and self._lock[0] != owner:
             return False
         self._lock = (owner, now + ttl)
         return True

@@ -2,63 +2,85 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass, field, replace
 
 from adapters.memory.expiring import ExpiringDict
+from domain.code_exchange import CODE_LIFETIME_SECONDS
 from domain.entities import LoginSession
-from domain.ports import Clock, CodeExchangeRegistry, CodeReceipt
+from domain.ports import Clock, CodeExchangeRegistry, NewLogin
+
+
+@dataclass
+class _User:
+    session_key: str = field(repr=False)
+    tokens: set[bytes] = field(default_factory=set)
+    """The keyed hashes of the user's tokens (for logging out everywhere)."""
 
 
 class InMemorySessionStore:
-    """``SessionStore`` in a dict; receipts go to ``registry`` (the in-memory one)."""
+    """``SessionStore`` in dicts. Tokens are 256 random bits; only their HMAC under
+    ``session_secret`` is kept. A user's entry (its ``session_key`` and its tokens) lives as long
+    as its longest-lived session. Codes' results go to ``registry`` (the in-memory one)."""
 
-    def __init__(self, *, clock: Clock, registry: CodeExchangeRegistry | None = None) -> None:
+    def __init__(
+        self, *, clock: Clock, session_secret: str, registry: CodeExchangeRegistry
+    ) -> None:
+        self._clock = clock
+        self._secret = session_secret.encode()
         self._registry = registry
         self._sessions: ExpiringDict[bytes, LoginSession] = ExpiringDict(clock.now)
-        self._by_user: dict[int, set[bytes]] = {}
-        self._session_keys: ExpiringDict[int, str] = ExpiringDict(clock.now)
+        self._users: ExpiringDict[int, _User] = ExpiringDict(clock.now)
 
-    def token_route(self, user_id: int) -> str:
-        return ""  # one dict finds every token
-
-    async def create(
-        self,
-        token_hash: bytes,
-        session: LoginSession,
-        *,
-        session_key: str,
-        receipt: CodeReceipt | None = None,
-    ) -> None:
-        if receipt is not None:
-            if self._registry is None:
-                raise ValueError("this store was given no registry to record receipts in")
-            await self._registry.complete(receipt.code_hash, receipt.session, ttl=receipt.ttl)
+    async def record_login(self, login: NewLogin) -> str:
+        await self._registry.complete(login.code_hash, login.exchanged, ttl=CODE_LIFETIME_SECONDS)
+        token = secrets.token_urlsafe(32)
+        session = login.session
+        token_hash = self._hash(token)
         self._sessions.set(token_hash, session, session.expires_at)
-        hashes = self._by_user.setdefault(session.user_id, set())
-        hashes.add(token_hash)
-        hashes.intersection_update(h for h in list(hashes) if self._sessions.get(h) is not None)
-        self._session_keys.set(session.user_id, session_key, session.max_expires_at)
+        user = self._users.get(session.user_id)
+        tokens = {h for h in user.tokens if self._sessions.get(h)} if user else set()
+        tokens.add(token_hash)
+        expires_at = max([session.expires_at, *self._expiry_of(session.user_id)])
+        self._users.set(session.user_id, _User(login.session_key, tokens), expires_at)
+        return token
 
-    async def get(self, token_hash: bytes) -> LoginSession | None:
-        return self._sessions.get(token_hash)
+    async def get(self, token: str) -> LoginSession | None:
+        return self._sessions.get(self._hash(token))
 
-    async def extend(self, token_hash: bytes, expires_at: float) -> None:
+    async def extend(self, token: str, expires_at: float) -> None:
+        token_hash = self._hash(token)
         session = self._sessions.get(token_hash)
-        if session is not None:
-            self._sessions.set(token_hash, replace(session, expires_at=expires_at), expires_at)
+        if session is None:
+            return
+        self._sessions.set(token_hash, replace(session, expires_at=expires_at), expires_at)
+        user = self._users.get(session.user_id)
+        if user is not None and expires_at > max(self._expiry_of(session.user_id)):
+            self._users.set(session.user_id, user, expires_at)
 
-    async def delete(self, token_hash: bytes) -> LoginSession | None:
-        session = self._sessions.pop(token_hash)
-        if session is not None:
-            self._by_user.get(session.user_id, set()).discard(token_hash)
-        return session
-
-    async def delete_all(self, user_id: int) -> int:
-        ended = [h for h in self._by_user.pop(user_id, set()) if self._sessions.pop(h) is not None]
-        return len(ended)
+    async def logout(self, token: str, *, everywhere: bool) -> bool:
+        session = self._sessions.pop(self._hash(token))
+        if session is None:
+            return False
+        user = self._users.get(session.user_id)
+        if everywhere and user is not None:
+            for token_hash in user.tokens:
+                self._sessions.pop(token_hash)
+            user.tokens.clear()
+        return True
 
     async def session_key(self, user_id: int) -> str | None:
-        return self._session_keys.get(user_id)
+        user = self._users.get(user_id)
+        return None if user is None else user.session_key
 
     async def ping(self) -> None:
         return None
+
+    def _hash(self, token: str) -> bytes:
+        return hmac.digest(self._secret, token.encode(), hashlib.sha256)
+
+    def _expiry_of(self, user_id: int) -> list[float]:
+        expiry = self._users.expiry(user_id)
+        return [] if expiry is None else [expiry]

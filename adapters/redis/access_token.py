@@ -5,9 +5,11 @@ Two keys per app (``P`` is the key prefix), each touched alone (Redis Cluster sa
 - ``P t <appid>`` -> ``expires_at`` and ``refresh_at`` in milliseconds (8 bytes each, big-endian)
   followed by the token; the key expires at ``expires_at`` (``PXAT``), so Redis drops a dead token
   by itself.
-- ``P l <appid>`` -> the lock holder's random owner value, ``SET NX PX``: it lapses if the holder
-  dies. It is released, and a token dropped, only by a compare-and-delete script, so nobody ever
-  deletes another holder's lock or a newer token.
+- ``P l <appid>`` -> the lock holder's random owner value, ``SET NX PX GET``: it lapses if the
+  holder dies. A take that finds its own owner value holds the lock (the client repeats a
+  command once after a lost reply: the repeat must not think someone else holds it). It is
+  released, and a token dropped, only by a compare-and-delete script, so nobody ever deletes
+  another holder's lock or a newer token.
 """
 
 from __future__ import annotations
@@ -32,10 +34,10 @@ return 0
 class RedisAccessTokenCache:
     """``AccessTokenCache`` on Redis, shared by every worker and instance of the app ``appid``."""
 
-    def __init__(self, client: RedisClient, *, appid: str, key_prefix: bytes = b"wl:") -> None:
+    def __init__(self, client: RedisClient, *, appid: str, key_prefix: str = "wl:") -> None:
         self._client = client
-        self._token_key = key_prefix + b"t" + appid.encode()
-        self._lock_key = key_prefix + b"l" + appid.encode()
+        self._token_key = key_prefix.encode() + b"t" + appid.encode()
+        self._lock_key = key_prefix.encode() + b"l" + appid.encode()
         self._delete_if_tail = client.register_script(_DELETE_IF_TAIL)
 
     async def get(self) -> AccessToken | None:
@@ -64,10 +66,10 @@ class RedisAccessTokenCache:
 
     async def try_lock(self, owner: str, *, ttl: float) -> bool:
         with store_errors():
-            taken = await self._client.set(
-                self._lock_key, owner.encode(), nx=True, px=max(1, to_ms(ttl))
+            held_by = await self._client.set(
+                self._lock_key, owner.encode(), nx=True, px=max(1, to_ms(ttl)), get=True
             )
-        return bool(taken)
+        return held_by is None or held_by == owner.encode()
 
     async def unlock(self, owner: str) -> None:
         with store_errors():

@@ -1,21 +1,30 @@
 """The code-exchange registry in Redis: cross-process single-flight of WeChat code exchanges.
 
-One key per code hash, ``P c <hash>``, whose value is the state: ``p`` (pending), ``d`` followed
-by ``openid NUL session_key [NUL unionid]`` (done), or ``f`` followed by the error code (failed).
+One key per code, ``P c:<code hash, hex>`` (``P`` is the key prefix), whose value is readable:
+
+- ``p<owner>``: pending, claimed by ``owner`` (the claiming attempt's random id);
+- ``d{"openid": …, "session_key": …, "unionid": …}``: done, WeChat's answer (JSON);
+- ``f<error code>``: failed moments ago.
+
+A claim is ``SET NX PX GET``: it answers the value that was there. The client repeats a command
+once after a lost reply; a repeated claim then finds ``p<its own owner>`` and knows the code is
+its own.
 """
 
 from __future__ import annotations
 
 from typing import cast
 
+import orjson
+
 from adapters.redis.client import RedisClient, store_errors, to_ms
+from adapters.redis.scripts import Script
 from domain.entities import WeChatSession
-from domain.ports import ClaimDone, ClaimFailed, ClaimPending, ClaimState, CodeReceipt
+from domain.ports import ClaimDone, ClaimFailed, ClaimPending, ClaimState
 
 _PENDING = b"p"
 _DONE = b"d"
 _FAILED = b"f"
-_SEPARATOR = b"\0"
 
 
 # KEYS: the code's key. ARGV: the failure's value, its TTL ms. Returns a done value it kept.
@@ -28,60 +37,71 @@ return false
 
 
 class RedisCodeExchangeRegistry:
-    """``CodeExchangeRegistry`` on Redis; a claim is ``SET NX PX GET`` (Redis >= 7.0)."""
+    """``CodeExchangeRegistry`` on Redis (>= 7.0 for ``SET NX GET``)."""
 
-    def __init__(self, client: RedisClient, *, key_prefix: bytes = b"wl:") -> None:
+    def __init__(self, client: RedisClient, *, key_prefix: str = "wl:") -> None:
         self._client = client
-        self._prefix = key_prefix + b"c"
-        self._fail = client.register_script(_FAIL)
+        self._prefix = key_prefix.encode() + b"c:"
+        self._fail = Script(client, _FAIL)
 
-    async def claim(self, code_hash: bytes, *, pending_ttl: float) -> ClaimState | None:
+    async def claim(
+        self, code_hash: bytes, *, owner: str, pending_ttl: float
+    ) -> ClaimState | None:
+        mine = _PENDING + owner.encode()
         with store_errors():
             previous = await self._client.set(
-                self._prefix + code_hash, _PENDING, nx=True, px=_ttl_ms(pending_ttl), get=True
+                self.key(code_hash), mine, nx=True, px=ttl_ms(pending_ttl), get=True
             )
-        return None if previous is None else _decode(cast(bytes, previous))
+        if previous is None or previous == mine:  # ours, first time or repeated
+            return None
+        return _decode(cast(bytes, previous))
 
     async def peek(self, code_hash: bytes) -> ClaimState | None:
         with store_errors():
-            value = await self._client.get(self._prefix + code_hash)
+            value = await self._client.get(self.key(code_hash))
         return None if value is None else _decode(cast(bytes, value))
 
     async def complete(self, code_hash: bytes, session: WeChatSession, *, ttl: float) -> None:
-        key, value, px = self.entry(CodeReceipt(code_hash, session, ttl))
         with store_errors():
-            await self._client.set(key, value, px=px)
-
-    def entry(self, receipt: CodeReceipt) -> tuple[bytes, bytes, int]:
-        """The key, value and TTL (ms) that record ``receipt``, for writes that carry it along
-        (``RedisSessionStore.create``)."""
-        session = receipt.session
-        fields = [session.openid, session.session_key]
-        if session.unionid is not None:
-            fields.append(session.unionid)
-        value = _DONE + _SEPARATOR.join(field.encode() for field in fields)
-        return self._prefix + receipt.code_hash, value, _ttl_ms(receipt.ttl)
+            await self._client.set(self.key(code_hash), done_value(session), px=ttl_ms(ttl))
 
     async def fail(self, code_hash: bytes, error_code: str, *, ttl: float) -> ClaimDone | None:
         with store_errors():
             kept = await self._fail(
-                keys=[self._prefix + code_hash], args=[_FAILED + error_code.encode(), _ttl_ms(ttl)]
+                keys=[self.key(code_hash)], args=[_FAILED + error_code.encode(), ttl_ms(ttl)]
             )
         if not kept:
             return None
         state = _decode(cast(bytes, kept))
         return state if isinstance(state, ClaimDone) else None
 
+    def key(self, code_hash: bytes) -> bytes:
+        """The code's key (``RedisSessionStore.record_login`` writes it along with a login)."""
+        return self._prefix + code_hash.hex().encode()
 
-def _ttl_ms(seconds: float) -> int:
+
+def done_value(session: WeChatSession) -> bytes:
+    """The value that records a code's result."""
+    answer = {"openid": session.openid, "session_key": session.session_key}
+    if session.unionid is not None:
+        answer["unionid"] = session.unionid
+    return _DONE + orjson.dumps(answer)
+
+
+def ttl_ms(seconds: float) -> int:
+    """A TTL in whole milliseconds, at least 1 (Redis refuses 0)."""
     return max(1, to_ms(seconds))
+
+
 
 
 def _decode(value: bytes) -> ClaimState:
     kind, body = value[:1], value[1:]
     if kind == _DONE:
-        openid, session_key, *unionid = (field.decode() for field in body.split(_SEPARATOR))
-        return ClaimDone(WeChatSession(openid, session_key, unionid[0] if unionid else None))
+        answer = orjson.loads(body)
+        return ClaimDone(
+            WeChatSession(answer["openid"], answer["session_key"], answer.get("unionid"))
+        )
     if kind == _FAILED:
         return ClaimFailed(body.decode())
     return ClaimPending()

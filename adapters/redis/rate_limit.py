@@ -17,8 +17,8 @@ class RedisRateLimiter:
     expiring when its window ends (so ``now`` must be real time: the store's clock expires it).
     One script on one key: atomic, one round trip, Redis Cluster safe."""
 
-    def __init__(self, client: RedisClient, *, key_prefix: bytes = b"wl:") -> None:
-        self._prefix = key_prefix + b"r"
+    def __init__(self, client: RedisClient, *, key_prefix: str = "wl:") -> None:
+        self._prefix = key_prefix.encode() + b"r"
         self._hit = client.register_script(_HIT)
 
     async def hit(self, key: str, *, limit: int, window: int, now: float) -> int | None:

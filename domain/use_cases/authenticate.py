@@ -7,7 +7,6 @@ from dataclasses import dataclass, replace
 from domain.entities import LoginSession
 from domain.errors import Unauthorized
 from domain.ports import Clock, SessionStore
-from domain.tokens import hash_token
 from domain.use_cases.policy import SessionPolicy
 
 
@@ -37,8 +36,7 @@ class AuthenticateUseCase:
         self._policy = policy
 
     async def execute(self, request: AuthenticateRequest) -> Authenticated:
-        token_hash = hash_token(request.token)
-        session = await self._sessions.get(token_hash)
+        session = await self._sessions.get(request.token)
         now = self._clock.now()
         if session is None or session.expires_at <= now:
             raise Unauthorized()
@@ -48,6 +46,6 @@ class AuthenticateUseCase:
             login_at=session.login_at,
         )
         if new_expiry is not None:
-            await self._sessions.extend(token_hash, new_expiry)
+            await self._sessions.extend(request.token, new_expiry)
             session = replace(session, expires_at=new_expiry)
         return Authenticated(session=session, expires_in=session.expires_in(now))

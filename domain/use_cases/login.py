@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from domain.code_exchange import CodeExchange
 from domain.entities import LoginSession
 from domain.errors import RateLimited
-from domain.ports import Clock, RateLimiter, SessionStore, TokenGenerator, UserRepository
-from domain.tokens import hash_token, routed_token
+from domain.ports import Clock, NewLogin, RateLimiter, SessionStore, UserRepository
+from domain.tokens import hash_code
 from domain.use_cases.policy import SessionPolicy
 
 
@@ -33,10 +33,10 @@ class LoginUseCase:
     - at most ``rate_per_minute`` logins per client address per minute (0: no limit);
     - the code is exchanged at WeChat once, however often it is sent (see ``CodeExchange``);
     - the user is found or created by openid; ``created`` is true only for the creating login;
-    - the token is issued last, so a failed login leaves no token that works;
-    - the code's exchange is recorded with the session (one write), or handed back to be
-      recorded anyway when the login fails after WeChat answered;
-    - the newest ``session_key`` is kept server-side; other tokens of the user live on.
+    - the session, the user's newest ``session_key`` and the code's result are written in one
+      step, last, so a failed login leaves no token that works; when the login fails after
+      WeChat answered, the code's result is recorded anyway (the code is spent at WeChat);
+    - other tokens of the user live on.
     """
 
     def __init__(
@@ -46,7 +46,6 @@ class LoginUseCase:
         users: UserRepository,
         sessions: SessionStore,
         rate_limiter: RateLimiter,
-        tokens: TokenGenerator,
         clock: Clock,
         policy: SessionPolicy,
         rate_per_minute: int,
@@ -55,7 +54,6 @@ class LoginUseCase:
         self._users = users
         self._sessions = sessions
         self._rate_limiter = rate_limiter
-        self._tokens = tokens
         self._clock = clock
         self._policy = policy
         self._rate_per_minute = rate_per_minute
@@ -72,13 +70,11 @@ class LoginUseCase:
                 raise RateLimited(retry_after=retry_after)
 
         wechat = await self._exchange.exchange(request.code)
-        receipt = None
         try:
             now = self._clock.now()
             user, created = await self._users.get_or_create(
                 wechat.openid, unionid=wechat.unionid, now=now
             )
-            token = routed_token(self._sessions.token_route(user.id), self._tokens.new_token())
             session = LoginSession(
                 user_id=user.id,
                 user_created_at=user.created_at,
@@ -86,12 +82,11 @@ class LoginUseCase:
                 expires_at=self._policy.first_expiry(now),
                 max_expires_at=now + self._policy.max_age,
             )
-            receipt = self._exchange.take_receipt(request.code)
-            await self._sessions.create(
-                hash_token(token), session, session_key=wechat.session_key, receipt=receipt
+            token = await self._sessions.record_login(
+                NewLogin(session, wechat.session_key, hash_code(request.code), wechat)
             )
-        except BaseException:
-            self._exchange.record_later(receipt or self._exchange.take_receipt(request.code))
+        except BaseException:  # a cancelled login (client gone, timeout) spent the code too
+            await self._exchange.remember(request.code, wechat)
             raise
         return LoginResult(
             token=token, expires_in=session.expires_in(now), user_id=user.id, created=created

@@ -108,7 +108,15 @@ async def test_the_lock_has_one_holder_at_a_time(harness: Harness) -> None:
     assert await harness.cache.try_lock("owner-a", ttl=5) is True
 
     assert await harness.cache.try_lock("owner-b", ttl=5) is False
-    assert await harness.cache.try_lock("owner-a", ttl=5) is False
+
+
+async def test_a_lock_taken_again_by_its_holder_is_still_its_own(harness: Harness) -> None:
+    """The client repeats a command once after a lost reply: the holder's repeat must not see
+    its own lock as someone else's (it would wait on itself and answer 503)."""
+    assert await harness.cache.try_lock("owner-a", ttl=5) is True
+
+    assert await harness.cache.try_lock("owner-a", ttl=5) is True
+    assert await harness.cache.try_lock("owner-b", ttl=5) is False
 
 
 async def test_of_many_concurrent_lockers_exactly_one_wins(harness: Harness) -> None:

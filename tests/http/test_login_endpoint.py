@@ -180,10 +180,7 @@ async def test_an_unknown_code_is_401_invalid_code(service: Service) -> None:
 
 
 class _DownSessions:
-    def token_route(self, user_id: int) -> str:
-        return ""
-
-    async def create(self, *args: object, **kwargs: object) -> None:
+    async def record_login(self, *args: object, **kwargs: object) -> str:
         raise StoreUnavailable()
 
     async def ping(self) -> None:

@@ -30,14 +30,16 @@ from typing import Any
 import aiohttp
 import pytest
 from dependency_injector import providers
+from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
 from adapters.memory import InMemoryUserRepository, InMemoryWeChatGateway
 from adapters.redis import RedisSessionStore
 from adapters.redis.client import parse_addresses
-from domain.entities import LoginSession
+from domain.entities import LoginSession, WeChatSession
 from domain.errors import StoreUnavailable
-from domain.tokens import hash_token, routed_token
+from domain.ports import NewLogin
+from domain.tokens import hash_code
 from settings import ConfigError, Settings
 from tests.fixtures.redis_cluster import ClusterNodes
 from tests.fixtures.redis_sentinel import SentinelSetup
@@ -50,23 +52,42 @@ BOUND = 2.0
 USERS = range(1, 31)
 
 
+SECRET = "failover-test session secret, 32 characters at least"
+
+
+def _store(client: RedisCluster) -> RedisSessionStore:
+    return RedisSessionStore(client, session_secret=SECRET)
+
+
 def _user_key(user_id: int) -> bytes:
-    return b"wl:h" + user_id.to_bytes(8, "big")
+    return b"wl:u:" + _store_for_keys._route(user_id).encode()
 
 
-def _session(user_id: int) -> LoginSession:
+_store_for_keys = RedisSessionStore(Redis(), session_secret=SECRET)  # never connects
+
+
+def _login(user_id: int, code: str) -> NewLogin:
     now = time.time()
-    return LoginSession(user_id, now - 60, now, now + 600, now + 3600)
+    session = LoginSession(user_id, now - 60, now, now + 600, now + 3600)
+    return NewLogin(session, "sk", hash_code(code), WeChatSession(f"o-{user_id}", "sk"))
+
+
+def _code_not_on(cluster: ClusterNodes, master: int, n: int) -> str:
+    """A code whose registry key is not on ``master`` (a login writes it too)."""
+    while cluster.master_of(b"wl:c:" + hash_code(f"code-{n}").hex().encode()) == master:
+        n += 1000
+    return f"code-{n}"
 
 
 async def test_a_killed_master_fails_only_its_own_users_quickly_and_serves_again_when_back(
     redis_cluster: ClusterNodes, redis_cluster_client: RedisCluster
 ) -> None:
-    store = RedisSessionStore(redis_cluster_client)
-    tokens = {u: hash_token(routed_token(store.token_route(u), f"token-{u}")) for u in USERS}
-    for user_id, token in tokens.items():
-        await store.create(token, _session(user_id), session_key="sk")
+    store = _store(redis_cluster_client)
     victim = redis_cluster.master_of(_user_key(1))
+    tokens = {
+        u: await store.record_login(_login(u, _code_not_on(redis_cluster, victim, u)))
+        for u in USERS
+    }
     lost = {u for u in USERS if redis_cluster.master_of(_user_key(u)) == victim}
     kept = set(USERS) - lost
     assert lost
@@ -82,21 +103,18 @@ async def test_a_killed_master_fails_only_its_own_users_quickly_and_serves_again
         for user_id in sorted(kept)[:3]:
             assert await store.get(tokens[user_id]) is not None
 
-        async def outcome(user_id: int) -> tuple[str, float]:
+        async def outcome(user_id: int, n: int) -> tuple[str, float]:
             """Log in again and check the first token, as concurrent requests would."""
             started = time.monotonic()
+            code = _code_not_on(redis_cluster, victim, 100 + 100 * n + user_id)
             try:
-                await store.create(
-                    hash_token(routed_token(store.token_route(user_id), "again")),
-                    _session(user_id),
-                    session_key="sk",
-                )
+                await store.record_login(_login(user_id, code))
                 found = await store.get(tokens[user_id])
                 return ("ok" if found is not None else "lost"), time.monotonic() - started
             except StoreUnavailable:
                 return "unavailable", time.monotonic() - started
 
-        outcomes = await asyncio.gather(*(outcome(u) for u in USERS for _ in range(3)))
+        outcomes = await asyncio.gather(*(outcome(u, n) for u in USERS for n in range(3)))
 
         assert [seen for seen, _ in outcomes] == [
             "unavailable" if u in lost else "ok" for u in USERS for _ in range(3)
@@ -107,22 +125,20 @@ async def test_a_killed_master_fails_only_its_own_users_quickly_and_serves_again
 
     for user_id in sorted(lost)[:3]:
         assert await store.get(tokens[user_id]) is None  # back, but empty
-        await store.create(tokens[user_id], _session(user_id), session_key="sk")
-        assert await store.get(tokens[user_id]) is not None
+        token = await store.record_login(_login(user_id, f"after-{user_id}"))
+        assert await store.get(token) is not None
     for user_id in sorted(kept)[:3]:
-        assert await store.delete_all(user_id) == 2
+        assert await store.logout(tokens[user_id], everywhere=True) is True
 
 
 async def test_a_frozen_master_costs_its_users_the_socket_timeout_and_no_one_else(
     redis_cluster: ClusterNodes, redis_cluster_client: RedisCluster
 ) -> None:
     """SIGSTOP: the master accepts connections and never answers (a hung host)."""
-    store = RedisSessionStore(redis_cluster_client)
+    store = _store(redis_cluster_client)
     frozen = redis_cluster.master_of(_user_key(1))
     other = next(u for u in USERS if redis_cluster.master_of(_user_key(u)) != frozen)
-    tokens = {u: hash_token(routed_token(store.token_route(u), "t")) for u in (1, other)}
-    for user_id, token in tokens.items():
-        await store.create(token, _session(user_id), session_key="sk")
+    tokens = {u: await store.record_login(_login(u, f"frozen-{u}")) for u in (1, other)}
     pid = redis_cluster.masters[frozen].pid
     assert pid is not None
 
@@ -181,15 +197,33 @@ def test_sentinels_put_the_sessions_in_redis_for_every_worker() -> None:
     assert parse_addresses(config["redis_sentinels"]) == [("10.0.0.1", 26379), ("::1", 26380)]
 
 
-def test_the_routes_are_keyed_by_the_session_secret_not_by_wechats() -> None:
-    """Every worker and instance with the same SESSION_SECRET makes the same routes, and
-    rotating the AppSecret leaves them (and every login) alone."""
+async def test_changing_the_wechat_secret_logs_nobody_out(
+    redis_cluster_client: RedisCluster,
+) -> None:
+    """Tokens are keyed by ``SESSION_SECRET`` alone: rotating the AppSecret after a leak keeps
+    every user logged in."""
+    before, after = (
+        Settings.from_env(
+            {"WECHAT_APPID": "wx1", "WECHAT_SECRET": wechat_secret, "SESSION_SECRET": SECRET}
+        ).as_config()
+        for wechat_secret in ("leaked-secret", "rotated-secret")
+    )
+    token = await RedisSessionStore(
+        redis_cluster_client, session_secret=before["session_secret"]
+    ).record_login(_login(1, "rotation"))
+
+    store = RedisSessionStore(redis_cluster_client, session_secret=after["session_secret"])
+    assert await store.get(token) is not None
+
+
+def test_the_session_secret_is_the_settings_own_not_wechats() -> None:
+    """Every worker and instance with the same SESSION_SECRET keys tokens alike, and rotating
+    the AppSecret leaves that key alone."""
     first, rotated, other = (
         Settings.from_env({"WECHAT_APPID": "wx1", "WECHAT_SECRET": wechat,
                            "SESSION_SECRET": session}).as_config()
         for wechat, session in (("s3cret", "a" * 32), ("rotated", "a" * 32), ("s3cret", "b" * 32))
     )
-
     assert first["session_secret"] == rotated["session_secret"] == "a" * 32
     assert other["session_secret"] != first["session_secret"]
     assert "session_route_secret" not in first

@@ -1,4 +1,5 @@
-"""What Redis holds never reveals a login token, and a token's route reveals nothing either."""
+"""What Redis holds never reveals a login token, a token's route reveals nothing either, and
+every key is under the deployment's prefix."""
 
 from __future__ import annotations
 
@@ -7,13 +8,19 @@ import secrets
 import time
 from contextlib import asynccontextmanager
 
+import aiohttp
 import pytest
+from dependency_injector import providers
 from redis.asyncio import Redis
 
+from adapters.memory import InMemoryUserRepository, InMemoryWeChatGateway
 from adapters.redis import RedisSessionStore, open_redis
-from domain.entities import LoginSession
-from domain.tokens import hash_token, routed_token
+from domain.entities import LoginSession, WeChatSession
+from domain.errors import StoreUnavailable
+from domain.ports import NewLogin
+from domain.tokens import hash_code
 from tests.fixtures.redis_server import free_port
+from tests.serving import make_container, serve
 
 pytestmark = pytest.mark.integration
 
@@ -55,15 +62,20 @@ async def _everything_in(client: Redis) -> list[bytes]:
     return found
 
 
-async def test_no_token_appears_in_any_key_or_value(redis_client: Redis) -> None:
-    store = RedisSessionStore(redis_client)
+SECRET = "security-test session secret, 32 characters at least"
+
+
+def _login(user_id: int, session_key: str) -> NewLogin:
     now = time.time()
-    users = [n % 2 + 1 for n in range(5)]
-    tokens = [routed_token(store.token_route(u), secrets.token_urlsafe(32)) for u in users]
-    for n, (user_id, token) in enumerate(zip(users, tokens, strict=True)):
-        session = LoginSession(user_id, now - 10, now, now + 600, now + 3600)
-        await store.create(hash_token(token), session, session_key=f"sk-{n}")
-    await store.delete(hash_token(tokens[0]))
+    session = LoginSession(user_id, now - 10, now, now + 600, now + 3600)
+    code = secrets.token_urlsafe(8)
+    return NewLogin(session, session_key, hash_code(code), WeChatSession("o", session_key))
+
+
+async def test_no_token_appears_in_any_key_or_value(redis_client: Redis) -> None:
+    store = RedisSessionStore(redis_client, session_secret=SECRET)
+    tokens = [await store.record_login(_login(n % 2 + 1, f"sk-{n}")) for n in range(5)]
+    await store.logout(tokens[0], everywhere=False)
 
     stored = await _everything_in(redis_client)
 
@@ -73,51 +85,66 @@ async def test_no_token_appears_in_any_key_or_value(redis_client: Redis) -> None
             assert not any(form in blob for blob in stored)
 
 
-def _session(user_id: int) -> LoginSession:
-    now = time.time()
-    return LoginSession(user_id, now - 10, now, now + 600, now + 3600)
-
-
 async def test_routes_differ_by_user_and_by_secret_and_hold_no_user_id(redis_client: Redis) -> None:
-    ours = RedisSessionStore(redis_client, route_secret=b"ours")
-    theirs = RedisSessionStore(redis_client, route_secret=b"theirs")
+    ours = RedisSessionStore(redis_client, session_secret="ours " * 8)
+    theirs = RedisSessionStore(redis_client, session_secret="theirs " * 8)
     user_id = 4_660  # 0x1234
 
-    routes = {ours.token_route(user_id), ours.token_route(user_id + 1), theirs.token_route(user_id)}
+    routes = {ours._route(user_id), ours._route(user_id + 1), theirs._route(user_id)}
 
     assert len(routes) == 3
     for route in routes:
-        assert len(route) == 22
+        assert len(route) == 16
         for form in ("4660", "1234", base64.urlsafe_b64encode(b"\x12\x34").decode()[:3]):
             assert form not in route
 
 
 async def test_a_token_made_under_another_secret_finds_nothing(redis_client: Redis) -> None:
     """After a change of secret old tokens stop working; they never reach another user."""
-    before = RedisSessionStore(redis_client, route_secret=b"before")
-    after = RedisSessionStore(redis_client, route_secret=b"after")
-    token = hash_token(routed_token(before.token_route(1), secrets.token_urlsafe(32)))
-    await before.create(token, _session(1), session_key="sk")
-    await after.create(
-        hash_token(routed_token(after.token_route(2), "x" * 43)), _session(2), session_key="sk2"
-    )
+    before = RedisSessionStore(redis_client, session_secret="before " * 8)
+    after = RedisSessionStore(redis_client, session_secret="after " * 8)
+    token = await before.record_login(_login(1, "sk"))
+    await after.record_login(_login(2, "sk2"))
 
     assert await before.get(token) is not None
     assert await after.get(token) is None
-    assert await after.delete(token) is None
+    assert await after.logout(token, everywhere=True) is False
     assert await before.get(token) is not None
 
 
-async def test_a_forged_route_is_refused_without_asking_redis() -> None:
-    """No Redis answers on this port: a route that does not decrypt is refused before any call
-    (a real route would be ``StoreUnavailable``)."""
+async def test_a_malformed_token_is_refused_without_asking_redis() -> None:
+    """No Redis answers on this port: a token without a well-formed route is refused before
+    any call (a well-formed one would be ``StoreUnavailable``)."""
     url = f"redis://127.0.0.1:{free_port()}/0"
     async with asynccontextmanager(open_redis)(url, socket_timeout=0.2) as client:
-        store = RedisSessionStore(client)
-        route = store.token_route(1)
-        other = "A" if route[5] != "A" else "B"
-        for forged in ("A" * 22, route[:5] + other + route[6:], route[:-1] + "B", "no-route", ""):
-            token = hash_token(f"{forged}.{secrets.token_urlsafe(32)}")
+        store = RedisSessionStore(client, session_secret=SECRET)
+        for forged in ("A" * 22, "A" * 15, "A" * 15 + "!", "no-route", "", "é" * 16):
+            token = f"{forged}.{secrets.token_urlsafe(32)}"
             assert await store.get(token) is None
-            assert await store.delete(token) is None
+            assert await store.logout(token, everywhere=True) is False
             await store.extend(token, time.time() + 60)
+        with pytest.raises(StoreUnavailable):
+            await store.get(f"{'A' * 16}.{secrets.token_urlsafe(32)}")
+
+
+async def test_every_key_the_service_writes_starts_with_redis_key_prefix(
+    redis_url: str, redis_client: Redis
+) -> None:
+    """Two deployments (staging and production, or two apps) can share one Redis."""
+    container = make_container({"REDIS_URL": redis_url, "REDIS_KEY_PREFIX": "app-7:"})
+    wechat = InMemoryWeChatGateway()
+    wechat.add_code("code-1", "openid-alice")
+    container.wechat_gateway.override(providers.Object(wechat))
+    container.user_repository.override(providers.Object(InMemoryUserRepository()))
+    async with serve(container) as url, aiohttp.ClientSession(base_url=url) as http:
+        async with http.post("/api/v1/login", json={"code": "code-1"}) as reply:
+            token = (await reply.json())["token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        async with http.get("/api/v1/me", headers=headers) as reply:
+            assert reply.status == 200
+        async with http.post("/api/v1/logout", headers=headers) as reply:
+            assert reply.status == 204
+
+    keys = [key async for key in redis_client.scan_iter(count=1000)]
+    assert len(keys) >= 3  # the user's sessions, the code, the login rate
+    assert all(key.startswith(b"app-7:") for key in keys), keys

@@ -17,7 +17,7 @@ from adapters.instrumented import (
     wechat_errcode,
     wechat_outcome,
 )
-from adapters.memory import InMemorySessionStore
+from adapters.memory import InMemoryCodeExchangeRegistry, InMemorySessionStore
 from adapters.memory.platform import InMemoryWeChatPlatform
 from domain.errors import (
     InvalidCode,
@@ -86,7 +86,7 @@ async def test_metrics_count_logins_wechat_calls_store_calls_and_requests_by_rou
     assert value(samples, calls, endpoint="jscode2session", outcome="invalid_code",
                  errcode="") == 1
     assert value(samples, "weapp_wechat_call_seconds_count", endpoint="jscode2session") == 2
-    assert value(samples, "weapp_session_store_seconds_count", operation="create",
+    assert value(samples, "weapp_session_store_seconds_count", operation="record_login",
                  outcome="ok") == 1
     assert value(samples, "weapp_session_store_seconds_count", operation="get",
                  outcome="ok") == 1
@@ -142,7 +142,9 @@ async def test_a_store_going_down_and_back_logs_one_event_each_way_and_times_eve
     clock: FakeClock, caplog: pytest.LogCaptureFixture,
 ) -> None:
     registry = CollectorRegistry()
-    inner = FlakySessions(clock=clock)
+    inner = FlakySessions(
+        clock=clock, session_secret="s" * 32, registry=InMemoryCodeExchangeRegistry(clock=clock)
+    )
     sessions = InstrumentedSessionStore(inner, PortMetrics(registry))
     with caplog.at_level(logging.INFO, logger="weapp_login.instrumented"):
         await sessions.ping()

@@ -18,7 +18,7 @@ import orjson
 from dependency_injector import providers
 
 from adapters.memory import InMemorySessionStore, InMemoryUserRepository, InMemoryWeChatGateway
-from domain.entities import LoginSession
+from domain.ports import NewLogin
 from entrypoints.app import create_app
 from tests.fakes import FakeClock
 from tests.ops.conftest import ENV, FakedService
@@ -185,23 +185,19 @@ async def test_the_docs_page_shows_every_operation_its_body_and_its_responses(
     assert any(login["code"]["description"] in text for text in texts)
 
 
-class OneToken:
+class UndyingSessions(InMemorySessionStore):
     """Every login gets the same token, which is also the admin token: one ``-H`` header then
-    authenticates every operation."""
+    authenticates every operation. Logout answers as usual but keeps the session, so that the
+    fuzzer's logouts do not turn the rest of the run into 401s (the stateful phase, which would
+    notice, is off)."""
 
-    def new_token(self) -> str:
+    async def record_login(self, login: NewLogin) -> str:
+        await super().record_login(login)
+        self._sessions.set(self._hash(FUZZ_TOKEN), login.session, login.session.expires_at)
         return FUZZ_TOKEN
 
-
-class UndyingSessions(InMemorySessionStore):
-    """Logout answers as usual but keeps the session, so that the fuzzer's logouts do not turn
-    the rest of the run into 401s (the stateful phase, which would notice, is off)."""
-
-    async def delete(self, token_hash: bytes) -> LoginSession | None:
-        return await self.get(token_hash)
-
-    async def delete_all(self, user_id: int) -> int:
-        return 1
+    async def logout(self, token: str, *, everywhere: bool) -> bool:
+        return await self.get(token) is not None
 
 
 async def test_schemathesis_finds_no_server_error_and_no_response_outside_the_spec(
@@ -214,9 +210,12 @@ async def test_schemathesis_finds_no_server_error_and_no_response_outside_the_sp
     container.user_repository.override(providers.Object(InMemoryUserRepository()))
     container.clock.override(providers.Object(clock))
     container.session_store.override(providers.Object(
-        UndyingSessions(clock=clock, registry=container.memory_code_registry())
+        UndyingSessions(
+            clock=clock,
+            session_secret="fuzz session secret, 32 characters at least",
+            registry=container.memory_code_registry(),
+        )
     ))
-    container.tokens.override(providers.Object(OneToken()))
     async with serve(container) as url:
         async with aiohttp.ClientSession() as http, http.post(
             f"{url}/api/v1/login", json={"code": "alice-code-1"}

@@ -116,6 +116,11 @@ class TestTheFilter:
                               "db-password-1 redis-password-1")
         assert text == " ".join([REDACTED] * 4)
 
+    def test_it_knows_the_session_secret(self) -> None:
+        masking = RedactingFilter.from_environ({"SESSION_SECRET": "correct horse battery staple"})
+
+        assert masking.redact("using correct horse battery staple") == f"using {REDACTED}"
+
 
 @pytest.fixture
 def captured_logs(monkeypatch: pytest.MonkeyPatch, redis_url: str, mariadb_url: str
@@ -180,7 +185,10 @@ async def test_no_error_path_writes_a_secret_to_the_logs_at_debug_level(
                       WECHAT_TIMEOUT_SECONDS="0.5", ADMIN_TOKEN=ADMIN_TOKEN, LOG_LEVEL="DEBUG")
     container = make_container(env)
     container.session_store.override(providers.Singleton(
-        LeakySessionStore, container.redis_client, registry=container.redis_code_registry
+        LeakySessionStore,
+        container.redis_client,
+        session_secret=container.config.session_secret,
+        registry=container.redis_code_registry,
     ))
     tokens: list[str] = []
     async with serve(container) as url, aiohttp.ClientSession() as http:

@@ -18,16 +18,16 @@ from domain.use_cases.authenticate import AuthenticateUseCase
 from domain.use_cases.login import LoginUseCase
 from domain.use_cases.logout import LogoutUseCase
 from domain.use_cases.policy import SessionPolicy
-from tests.fakes import FakeClock, SequentialTokens
+from tests.fakes import FakeClock
 
 TTL = 1000
+SECRET = "unit-test session secret, 32 characters or more"
 MAX_AGE = 3000
 
 
 @dataclass
 class World:
     clock: FakeClock
-    tokens: SequentialTokens
     wechat: InMemoryWeChatGateway
     users: InMemoryUserRepository
     sessions: InMemorySessionStore
@@ -41,7 +41,6 @@ class World:
             users=self.users,
             sessions=self.sessions,
             rate_limiter=InMemoryRateLimiter(clock=self.clock),
-            tokens=self.tokens,
             clock=self.clock,
             policy=self.policy,
             rate_per_minute=rate_per_minute,
@@ -51,19 +50,18 @@ class World:
         return AuthenticateUseCase(sessions=self.sessions, clock=self.clock, policy=self.policy)
 
     def logout_use_case(self) -> LogoutUseCase:
-        return LogoutUseCase(sessions=self.sessions, clock=self.clock)
+        return LogoutUseCase(sessions=self.sessions)
 
 
 @pytest.fixture
-def world(clock: FakeClock, tokens: SequentialTokens) -> World:
+def world(clock: FakeClock) -> World:
     wechat = InMemoryWeChatGateway()
     registry = InMemoryCodeExchangeRegistry(clock=clock)
     return World(
         clock=clock,
-        tokens=tokens,
         wechat=wechat,
         users=InMemoryUserRepository(),
-        sessions=InMemorySessionStore(clock=clock, registry=registry),
+        sessions=InMemorySessionStore(clock=clock, session_secret=SECRET, registry=registry),
         registry=registry,
         exchange=CodeExchange(
             gateway=wechat, registry=registry, timings=ExchangeTimings(poll_interval=0.001)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bench.load import Measurement, combine
 from bench.profile import summarise
 from bench.report import PathResult, RedisMemory, table, targets
+from bench.run import _family
 
 
 def run(rps: float, p99_ms: float, cpu_ms: float, errors: int = 0) -> Measurement:
@@ -89,3 +92,16 @@ def test_runs_of_one_process_combine_into_totals_and_mean_percentiles() -> None:
     assert combined.p99_ms == 45
     assert combined.errors == 2
     assert abs(combined.cpu_ms_per_request - 0.25) < 1e-9  # (4 + 6) CPU-s over 40,000
+
+
+@pytest.mark.parametrize(
+    ("key", "family"),
+    [
+        (b"wl:u:Zk3-q_0aBcDeFgHi", "wl:u…"),
+        (b"wl:c:" + b"ab" * 32, "wl:c…"),
+        (b"wl:rlogin:127.0.0.1:29000000", "wl:r…"),
+        (b"staging:u:Zk3-q_0aBcDeFgHi", "staging:u…"),
+    ],
+)
+def test_redis_keys_are_grouped_by_their_kind_letter(key: bytes, family: str) -> None:
+    assert _family(key) == family

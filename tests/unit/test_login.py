@@ -10,8 +10,8 @@ import pytest
 from domain.code_exchange import CodeExchange, ExchangeTimings
 from domain.entities import WeChatSession
 from domain.errors import InvalidCode, RateLimited, StoreUnavailable, WeChatBusy
-from domain.ports import ClaimDone, ClaimPending
-from domain.tokens import hash_code, hash_token
+from domain.ports import ClaimDone, ClaimPending, NewLogin
+from domain.tokens import hash_code
 from domain.use_cases.authenticate import AuthenticateRequest
 from domain.use_cases.login import LoginRequest
 from tests.unit.conftest import TTL, World
@@ -23,7 +23,7 @@ async def test_first_login_creates_the_user_and_issues_a_working_token(world: Wo
 
     assert result.created is True
     assert result.expires_in == TTL
-    session = await world.sessions.get(hash_token(result.token))
+    session = await world.sessions.get(result.token)
     assert session is not None
     assert session.user_id == result.user_id
     assert await world.sessions.session_key(result.user_id) == "a2V5LWFsaWNl"
@@ -115,23 +115,22 @@ async def test_an_invalid_code_fails_and_creates_nothing(world: World) -> None:
     assert await world.users.get(1) is None
 
 
-async def test_a_failed_session_write_leaves_no_token_but_the_user_is_found_again(
+async def test_a_failed_session_write_leaves_nothing_but_the_user_is_found_again(
     world: World,
 ) -> None:
     world.wechat.add_code("c1", "openid-alice")
     world.wechat.add_code("c2", "openid-alice")
 
-    async def broken_create(*args: object, **kwargs: object) -> None:
+    async def broken_record_login(login: NewLogin) -> str:
         raise StoreUnavailable()
 
-    working_create = world.sessions.create
-    world.sessions.create = broken_create  # type: ignore[method-assign]
+    working = world.sessions.record_login
+    world.sessions.record_login = broken_record_login  # type: ignore[method-assign]
     with pytest.raises(StoreUnavailable):
         await world.login_use_case().execute(LoginRequest(code="c1"))
-    assert world.tokens.issued  # a token was drawn ...
-    assert await world.sessions.get(hash_token(world.tokens.issued[0])) is None  # ... but is dead
+    assert await world.sessions.session_key(1) is None
 
-    world.sessions.create = working_create  # type: ignore[method-assign]
+    world.sessions.record_login = working  # type: ignore[method-assign]
     result = await world.login_use_case().execute(LoginRequest(code="c2"))
     assert result.user_id == 1
     assert result.created is False
@@ -153,22 +152,24 @@ async def test_logins_beyond_the_rate_limit_of_an_address_are_refused(world: Wor
 
 
 async def test_a_login_records_its_code_in_the_same_write_as_its_session(world: World) -> None:
-    """One write, not two: the session store gets the code's receipt and records it."""
-    world.wechat.add_code("c1", "openid-alice")
-    receipts = []
-    create = world.sessions.create
+    """One write, not two: the session store gets the code's result and records it."""
+    world.wechat.add_code("c1", "openid-alice", session_key="a2V5LWFsaWNl")
+    logins: list[NewLogin] = []
+    record_login = world.sessions.record_login
 
-    async def spying_create(*args: Any, **kwargs: Any) -> None:
-        receipts.append(kwargs.get("receipt"))
-        await create(*args, **kwargs)
+    async def spying(login: NewLogin) -> str:
+        logins.append(login)
+        return await record_login(login)
 
-    world.sessions.create = spying_create  # type: ignore[method-assign]
-    await world.login_use_case().execute(LoginRequest(code="c1"))
+    world.sessions.record_login = spying  # type: ignore[method-assign]
+    result = await world.login_use_case().execute(LoginRequest(code="c1"))
 
-    assert len(receipts) == 1
-    assert receipts[0] is not None
-    assert receipts[0].code_hash == hash_code("c1")
-    assert await world.registry.peek(hash_code("c1")) == ClaimDone(receipts[0].session)
+    assert len(logins) == 1
+    assert logins[0].code_hash == hash_code("c1")
+    assert logins[0].session_key == "a2V5LWFsaWNl"
+    assert logins[0].session.user_id == result.user_id
+    assert "a2V5LWFsaWNl" not in repr(logins[0])
+    assert await world.registry.peek(hash_code("c1")) == ClaimDone(logins[0].exchanged)
 
 
 async def test_a_login_failing_after_wechat_answered_still_records_the_code(
@@ -188,7 +189,7 @@ async def test_a_login_failing_after_wechat_answered_still_records_the_code(
     world.users.get_or_create = broken  # type: ignore[method-assign]
     with pytest.raises(StoreUnavailable):
         await world.login_use_case().execute(LoginRequest(code="c1"))
-    await _until(is_recorded, attempts=40)  # at once, not after the receipt's grace
+    assert await is_recorded()  # at once, by the failing login
 
     world.users.get_or_create = get_or_create  # type: ignore[method-assign]
     other_worker = replace(
@@ -199,35 +200,33 @@ async def test_a_login_failing_after_wechat_answered_still_records_the_code(
     assert world.wechat.calls == ["c1"]
 
 
-async def test_a_receipt_nobody_takes_is_recorded_after_the_grace(world: World) -> None:
+async def test_until_its_login_records_it_a_code_is_pending_for_everyone(world: World) -> None:
     world.wechat.add_code("c1", "openid-alice")
-    exchange = CodeExchange(
-        gateway=world.wechat, registry=world.registry,
-        timings=ExchangeTimings(poll_interval=0.001, receipt_grace=0.05),
+    first = CodeExchange(
+        gateway=world.wechat, registry=world.registry, timings=ExchangeTimings(poll_interval=0.001)
+    )
+    second = CodeExchange(
+        gateway=world.wechat, registry=world.registry, timings=ExchangeTimings(poll_interval=0.001)
     )
 
-    session = await exchange.exchange("c1")
-    assert await world.registry.peek(hash_code("c1")) == ClaimPending()
-    assert await exchange.exchange("c1") == session  # this process answers from the receipt
-
-    await asyncio.sleep(0.2)
-    assert await world.registry.peek(hash_code("c1")) == ClaimDone(session)
-    assert exchange.take_receipt("c1") is None
-
-
-async def test_another_worker_waits_for_the_receipt_and_gets_the_same_exchange(
-    world: World,
-) -> None:
-    world.wechat.add_code("c1", "openid-alice")
-    timings = ExchangeTimings(poll_interval=0.001, receipt_grace=0.05)
-    first = CodeExchange(gateway=world.wechat, registry=world.registry, timings=timings)
-    second = CodeExchange(gateway=world.wechat, registry=world.registry, timings=timings)
-
     mine = await first.exchange("c1")
-    theirs = await second.exchange("c1")  # pending until the grace records the receipt
+    assert await world.registry.peek(hash_code("c1")) == ClaimPending()
+    theirs = asyncio.ensure_future(second.exchange("c1"))
+    await asyncio.sleep(0.01)
+    assert not theirs.done()  # waits on the pending claim, as on WeChat
+    await first.remember("c1", mine)
 
-    assert theirs == mine
+    assert await theirs == mine
     assert world.wechat.calls == ["c1"]
+
+
+async def test_remember_on_a_store_that_is_down_does_not_raise(world: World) -> None:
+    async def down(*args: Any, **kwargs: Any) -> None:
+        raise StoreUnavailable()
+
+    world.registry.complete = down  # type: ignore[method-assign]
+
+    await world.exchange.remember("c1", WeChatSession("openid-alice", "a2V5"))
 
 
 async def test_an_owner_told_code_been_used_finds_an_earlier_owner_s_late_result(
@@ -237,27 +236,15 @@ async def test_an_owner_told_code_been_used_finds_an_earlier_owner_s_late_result
     WeChat answered it "code been used"; meanwhile A's result landed. B logs in with it."""
     world.wechat.add_code("c1", "openid-alice")
     first = await world.exchange.exchange("c1")  # worker A: exchanged, not yet recorded
-    late = world.exchange.take_receipt("c1")
-    assert late is not None
     world.registry._states.pop(hash_code("c1"))  # A's claim expired
 
     class LateRecordThenUsed:
         async def code_to_session(self, code: str) -> WeChatSession:
-            await world.registry.complete(late.code_hash, late.session, ttl=late.ttl)  # A lands
+            await world.exchange.remember("c1", first)  # A lands
             raise InvalidCode()
 
     other_worker = CodeExchange(gateway=LateRecordThenUsed(), registry=world.registry)
     assert await other_worker.exchange("c1") == first
-
-
-async def test_a_stopping_worker_records_the_receipts_it_still_owes(world: World) -> None:
-    world.wechat.add_code("c1", "openid-alice")
-    session = await world.exchange.exchange("c1")
-    assert await world.registry.peek(hash_code("c1")) == ClaimPending()
-
-    await world.exchange.aclose()
-
-    assert await world.registry.peek(hash_code("c1")) == ClaimDone(session)
 
 
 async def _until(probe: Callable[[], Awaitable[object]], attempts: int = 200) -> None:
@@ -266,3 +253,25 @@ async def _until(probe: Callable[[], Awaitable[object]], attempts: int = 200) ->
             return
         await asyncio.sleep(0.005)
     raise AssertionError("never happened")
+
+
+async def test_a_login_cancelled_after_wechat_answered_still_records_the_code(
+    world: World,
+) -> None:
+    """The client went away (or the request timed out) during the user upsert: the code is
+    spent at WeChat, so its result is recorded for the client's retry."""
+    world.wechat.add_code("c1", "openid-alice")
+    upserting = asyncio.Event()
+
+    async def stalled(*args: Any, **kwargs: Any) -> Any:
+        upserting.set()
+        await asyncio.Event().wait()
+
+    world.users.get_or_create = stalled  # type: ignore[method-assign]
+    login = asyncio.ensure_future(world.login_use_case().execute(LoginRequest(code="c1")))
+    await upserting.wait()
+    login.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await login
+
+    assert isinstance(await world.registry.peek(hash_code("c1")), ClaimDone)

@@ -13,14 +13,18 @@ from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from adapters.crypto import CryptographyCipher
-from adapters.memory import InMemorySessionStore, InMemoryUserRepository
+from adapters.memory import (
+    InMemoryCodeExchangeRegistry,
+    InMemorySessionStore,
+    InMemoryUserRepository,
+)
 from adapters.memory.platform import (
     InMemoryAccessTokenCache,
     InMemoryUserPhones,
     InMemoryWeChatPlatform,
 )
 from domain.access_token import AccessTokenProvider, TokenTimings
-from domain.entities import LoginSession, User
+from domain.entities import LoginSession, User, WeChatSession
 from domain.errors import InvalidRequest, Unauthorized, WeChatBusy
 from domain.platform import PhoneNumber
 from domain.platform_errors import (
@@ -31,7 +35,7 @@ from domain.platform_errors import (
     UnknownUser,
     WatermarkMismatch,
 )
-from domain.tokens import hash_token
+from domain.ports import NewLogin
 from domain.use_cases.check_session_key import CheckSessionKeyRequest, CheckSessionKeyUseCase
 from domain.use_cases.decrypt import DecryptRequest, DecryptUseCase
 from domain.use_cases.phone import GetPhoneNumberRequest, GetPhoneNumberUseCase
@@ -59,8 +63,9 @@ class Platform:
         """A login of the user: the store and WeChat both know its newest session_key."""
         now = self.clock.now()
         session = LoginSession(self.user.id, self.user.created_at, now, now + 100, now + 1000)
-        await self.sessions.create(
-            hash_token(f"token-{session_key}"), session, session_key=session_key
+        wechat = WeChatSession(self.user.openid, session_key)
+        await self.sessions.record_login(
+            NewLogin(session, session_key, session_key.encode(), wechat)
         )
         self.wechat.session_keys[self.user.openid] = session_key
 
@@ -89,7 +94,11 @@ async def world(clock: FakeClock) -> Platform:
         clock=clock,
         wechat=wechat,
         users=users,
-        sessions=InMemorySessionStore(clock=clock),
+        sessions=InMemorySessionStore(
+            clock=clock,
+            session_secret="s" * 32,
+            registry=InMemoryCodeExchangeRegistry(clock=clock),
+        ),
         phones=InMemoryUserPhones(),
         tokens=AccessTokenProvider(
             platform=wechat, cache=InMemoryAccessTokenCache(clock=clock), clock=clock,

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from adapters.memory import InMemorySessionStore
 from domain.errors import (
     InvalidCode,
     StoreUnavailable,
@@ -16,6 +17,7 @@ from domain.errors import (
     WeChatRateLimited,
     WeChatTimeout,
 )
+from tests.fakes import FakeClock
 from tests.http.conftest import Service
 
 
@@ -179,10 +181,7 @@ async def test_an_unknown_code_is_401_invalid_code(service: Service) -> None:
     assert_error(status, body, 401, "invalid_code")
 
 
-class _DownSessions:
-    def token_route(self, user_id: int) -> str:
-        return ""
-
+class _DownSessions(InMemorySessionStore):
     async def create(self, *args: object, **kwargs: object) -> None:
         raise StoreUnavailable()
 
@@ -190,7 +189,7 @@ class _DownSessions:
         raise StoreUnavailable()
 
 
-@pytest.mark.parametrize("service_overrides", [{"session_store": _DownSessions()}])
+@pytest.mark.parametrize("service_overrides", [{"session_store": _DownSessions(clock=FakeClock())}])
 async def test_a_session_store_that_cannot_be_reached_is_503_unavailable(
     service: Service,
 ) -> None:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import secrets
 import time
 
+from domain.ports import Clock, TokenGenerator
 
-class SystemClock:
+
+class SystemClock(Clock):
     def now(self) -> float:
         return time.time()
 
 
-class SecretTokenGenerator:
+class SecretTokenGenerator(TokenGenerator):
     """256 random bits from the OS, URL-safe base64 (43 characters)."""
 
     def new_token(self) -> str:

@@ -6,10 +6,10 @@ from dataclasses import replace
 
 from adapters.memory.expiring import ExpiringDict
 from domain.entities import LoginSession
-from domain.ports import Clock, CodeExchangeRegistry, CodeReceipt
+from domain.ports import Clock, CodeExchangeRegistry, CodeReceipt, SessionStore
 
 
-class InMemorySessionStore:
+class InMemorySessionStore(SessionStore):
     """``SessionStore`` in a dict; receipts go to ``registry`` (the in-memory one)."""
 
     def __init__(self, *, clock: Clock, registry: CodeExchangeRegistry | None = None) -> None:

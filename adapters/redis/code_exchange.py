@@ -10,7 +10,14 @@ from typing import cast
 
 from adapters.redis.client import RedisClient, store_errors, to_ms
 from domain.entities import WeChatSession
-from domain.ports import ClaimDone, ClaimFailed, ClaimPending, ClaimState, CodeReceipt
+from domain.ports import (
+    ClaimDone,
+    ClaimFailed,
+    ClaimPending,
+    ClaimState,
+    CodeExchangeRegistry,
+    CodeReceipt,
+)
 
 _PENDING = b"p"
 _DONE = b"d"
@@ -27,7 +34,7 @@ return false
 """
 
 
-class RedisCodeExchangeRegistry:
+class RedisCodeExchangeRegistry(CodeExchangeRegistry):
     """``CodeExchangeRegistry`` on Redis; a claim is ``SET NX PX GET`` (Redis >= 7.0)."""
 
     def __init__(self, client: RedisClient, *, key_prefix: bytes = b"wl:") -> None:

@@ -47,7 +47,7 @@ from redis.asyncio.cluster import RedisCluster
 from adapters.redis.client import RedisClient, store_errors, to_ms
 from adapters.redis.code_exchange import RedisCodeExchangeRegistry
 from domain.entities import LoginSession
-from domain.ports import CodeReceipt
+from domain.ports import CodeReceipt, SessionStore
 
 _FIELD_BYTES = 8
 _DIGEST_BYTES = 32
@@ -171,7 +171,7 @@ class TokenRoutes:
         return int.from_bytes(plain[8:], "big") if plain[:8] == bytes(8) else None
 
 
-class RedisSessionStore:
+class RedisSessionStore(SessionStore):
     """``SessionStore`` on Redis; the token itself is never stored, only 8 bytes of its hash."""
 
     def __init__(

@@ -19,6 +19,8 @@ from sqlalchemy.util import greenlet_spawn
 from adapters.sqlalchemy.tables import users
 from domain.entities import User
 from domain.errors import StoreUnavailable
+from domain.platform import UserPhoneStore
+from domain.ports import UserRepository
 
 T = TypeVar("T")
 
@@ -115,7 +117,7 @@ _Stored = tuple[int, str | None, datetime, bool]
 _Login = Callable[[AsyncConnection, dict[str, Any]], Awaitable[_Stored | None]]
 
 
-class SqlAlchemyUserRepository:
+class SqlAlchemyUserRepository(UserRepository, UserPhoneStore):
     """``UserRepository`` on MariaDB/MySQL (aiomysql), PostgreSQL (asyncpg) and SQLite.
 
     A returning user's login is one statement (one round trip) where the database allows it:

@@ -22,6 +22,7 @@ from domain.errors import (
     WeChatRateLimited,
     WeChatTimeout,
 )
+from domain.ports import WeChatGateway
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ _ERRCODES: dict[int, type[WeChatFailure]] = {
 }
 
 
-class AiohttpWeChatGateway(WeChatClient):
+class AiohttpWeChatGateway(WeChatClient, WeChatGateway):
     """Calls ``GET {base_url}/sns/jscode2session`` on a shared ``ClientSession``.
 
     - One attempt per code, whatever happens: a code is single-use, and a retry of a call whose

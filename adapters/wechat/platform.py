@@ -15,7 +15,7 @@ from adapters.wechat.answers import errcode as read_errcode
 from adapters.wechat.answers import errmsg_without_request_id, json_object
 from adapters.wechat.http import WeChatClient
 from domain.errors import WeChatBusy, WeChatError, WeChatFailure, WeChatRateLimited, WeChatTimeout
-from domain.platform import IssuedToken, PhoneNumber, SubscribeMessage
+from domain.platform import IssuedToken, PhoneNumber, SubscribeMessage, WeChatPlatform
 from domain.platform_errors import (
     AccessTokenInvalid,
     InvalidPhoneCode,
@@ -31,7 +31,7 @@ _TEMPLATE_ERRORS = frozenset({40037, 47003, 41030})  # template_id, data value, 
 _MAX_ERRMSG = 200
 
 
-class AiohttpWeChatPlatform(WeChatClient):
+class AiohttpWeChatPlatform(WeChatClient, WeChatPlatform):
     """Calls WeChat's token-needing APIs on a shared ``ClientSession``.
 
     - Never retried here: the retry after a refused token is the domain's, and WeChat's -1 is not

@@ -64,6 +64,7 @@ class Container(containers.DeclarativeContainer):
         cluster=config.redis_cluster,
         sentinels=config.redis_sentinels,
         sentinel_master=config.redis_sentinel_master,
+        sentinel_password=config.redis_sentinel_password,
     )
     database = providers.Resource(
         open_engine, url=config.database_url, pool_size=config.database_pool_size

@@ -42,6 +42,7 @@ class Settings:
     redis_cluster: bool = False
     redis_sentinels: str | None = None
     redis_sentinel_master: str | None = None
+    redis_sentinel_password: str | None = field(default=None, repr=False)
     database_url: str = DEFAULT_DATABASE_URL
     database_pool_size: int = 20
     session_ttl_seconds: int = 604_800
@@ -114,6 +115,7 @@ class Settings:
             redis_cluster=env.choice("REDIS_CLUSTER", "0", ("0", "1")) == "1",
             redis_sentinels=env.addresses("REDIS_SENTINELS"),
             redis_sentinel_master=env.optional("REDIS_SENTINEL_MASTER"),
+            redis_sentinel_password=env.optional("REDIS_SENTINEL_PASSWORD"),
             database_url=env.database_url("DATABASE_URL", DEFAULT_DATABASE_URL),
             database_pool_size=env.integer("DATABASE_POOL_SIZE", 20, low=1, high=1_000),
             session_ttl_seconds=env.integer("SESSION_TTL_SECONDS", 604_800, low=1),

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Concatenate, ParamSpec, TypedDict, TypeVar
 
 from sqlalchemy import bindparam, case, func, select, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.expression import Executable
 from sqlalchemy.util import greenlet_spawn
 
 from adapters.sqlalchemy.tables import users
@@ -23,6 +24,7 @@ from domain.platform import UserPhoneStore
 from domain.ports import UserRepository
 
 T = TypeVar("T")
+A = ParamSpec("A")
 
 ATTEMPTS = 3
 """Tries of one call, each on a pooled connection, after a connection that died in the pool (the
@@ -64,7 +66,7 @@ _OPENID = bindparam("openid_arg", type_=users.c.openid.type)
 _UNIONID = bindparam("unionid_arg", type_=users.c.unionid.type)
 _AT = bindparam("at", type_=users.c.last_login_at.type)
 _USER_ID = bindparam("user_id", type_=users.c.id.type)
-_CHANGES: list[tuple[Any, Any]] = [
+_CHANGES = [
     # MySQL assigns left to right, others read old values: updated_at first, while unionid
     # still holds its old value.
     (
@@ -114,7 +116,15 @@ _PING = select(1)
 
 _Stored = tuple[int, str | None, datetime, bool]
 """What a login learns: the user's id, unionid, creation time, and whether it created it."""
-_Login = Callable[[AsyncConnection, dict[str, Any]], Awaitable[_Stored | None]]
+
+
+class _LoginParams(TypedDict):
+    openid_arg: str
+    unionid_arg: str | None
+    at: datetime
+
+
+_Login = Callable[[AsyncConnection, _LoginParams], Awaitable[_Stored | None]]
 
 
 class SqlAlchemyUserRepository(UserRepository, UserPhoneStore):
@@ -182,7 +192,9 @@ class SqlAlchemyUserRepository(UserRepository, UserPhoneStore):
         async with self._guard():
             await self._run(_execute, _PING, {})
 
-    async def _login_on_driver(self, args: tuple[Any, ...]) -> _Stored | None:
+    async def _login_on_driver(
+        self, args: tuple[str, str | None, datetime, datetime, datetime]
+    ) -> _Stored | None:
         """MariaDB's login on the driver's cursor; ``None`` if it failed (try SQLAlchemy's way).
 
         SQLAlchemy still checks the connection out and in (with its connect-time settings,
@@ -195,7 +207,9 @@ class SqlAlchemyUserRepository(UserRepository, UserPhoneStore):
         except Exception:  # connecting again through SQLAlchemy says why
             return None
         try:
-            cursor = await pooled.driver_connection.cursor()
+            driver = pooled.driver_connection
+            assert driver is not None  # a live pooled connection has one
+            cursor = await driver.cursor()
             await cursor.execute(MARIADB_LOGIN_SQL, args)
             user_id, unionid, created_at, tag = await cursor.fetchone()
             await cursor.close()
@@ -212,7 +226,7 @@ class SqlAlchemyUserRepository(UserRepository, UserPhoneStore):
     ) -> _Stored:
         if self._login is None:  # the server's kind is known once connected
             self._login = _login_for(conn.dialect)
-        params = {"openid_arg": openid, "unionid_arg": unionid, "at": at}
+        params: _LoginParams = {"openid_arg": openid, "unionid_arg": unionid, "at": at}
         for _ in range(RACE_ROUNDS):
             stored = await self._login(conn, params)
             if stored is not None:
@@ -220,12 +234,17 @@ class SqlAlchemyUserRepository(UserRepository, UserPhoneStore):
         # Only if the row kept vanishing between a failed insert and the next read.
         raise StoreUnavailable()
 
-    async def _run(self, work: Callable[..., Awaitable[T]], *args: Any) -> T:
+    async def _run(
+        self,
+        work: Callable[Concatenate[AsyncConnection, A], Awaitable[T]],
+        *args: A.args,
+        **kwargs: A.kwargs,
+    ) -> T:
         """``work(connection, *args)`` on a pooled connection, tried again where that is safe."""
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 async with self._engine.connect() as conn:
-                    return await work(conn, *args)
+                    return await work(conn, *args, **kwargs)
             except DBAPIError as exc:
                 if attempt == ATTEMPTS or not _worth_another_try(exc):
                     raise
@@ -248,14 +267,15 @@ def _login_for(dialect: Dialect) -> _Login:
     raise NotImplementedError(f"no atomic find-or-insert for the {dialect.name} dialect")
 
 
-async def _login_mariadb(conn: AsyncConnection, params: dict[str, Any]) -> _Stored:
+async def _login_mariadb(conn: AsyncConnection, params: _LoginParams) -> _Stored:
     at = params["at"]
     args = (params["openid_arg"], params["unionid_arg"], at, at, at)
-    user_id, unionid, created_at, tag = (await conn.exec_driver_sql(MARIADB_LOGIN_SQL, args)).one()
+    row = (await conn.exec_driver_sql(MARIADB_LOGIN_SQL, args)).one()
+    user_id, unionid, created_at, tag = tuple(row)
     return user_id, unionid, created_at, tag != user_id | _EXISTED
 
 
-async def _login_update_returning(conn: AsyncConnection, params: dict[str, Any]) -> _Stored | None:
+async def _login_update_returning(conn: AsyncConnection, params: _LoginParams) -> _Stored | None:
     row = (await conn.execute(_UPDATE_RETURNING, params)).first()
     if row is not None:
         return row.id, row.unionid, row.created_at, False
@@ -264,7 +284,7 @@ async def _login_update_returning(conn: AsyncConnection, params: dict[str, Any])
     return None if new_id is None else (new_id, params["unionid_arg"], params["at"], True)
 
 
-async def _login_mysql(conn: AsyncConnection, params: dict[str, Any]) -> _Stored | None:
+async def _login_mysql(conn: AsyncConnection, params: _LoginParams) -> _Stored | None:
     # Read first, without locks: an UPDATE matching no row would gap-lock the openid index, and
     # concurrent first logins would deadlock.
     row = (await conn.execute(_SELECT_BY_OPENID, params)).first()
@@ -284,7 +304,9 @@ async def _get(conn: AsyncConnection, user_id: int) -> User | None:
     )
 
 
-async def _execute(conn: AsyncConnection, statement: Any, params: dict[str, Any]) -> None:
+async def _execute(
+    conn: AsyncConnection, statement: Executable, params: Mapping[str, object]
+) -> None:
     await conn.execute(statement, params)
 
 

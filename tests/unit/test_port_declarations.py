@@ -19,7 +19,7 @@ NOT_PORTS = {
     "adapters.instrumented.Timer",
     "adapters.port_metrics.StoreTimer",
     "adapters.port_metrics.WeChatTimer",
-    "adapters.redis.client.BoundedPool",
+    "adapters.redis.client._Client",
     "adapters.redis.client._Cluster",
     "adapters.redis.pool.BoundedPool",
 }

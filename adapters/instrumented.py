@@ -4,9 +4,9 @@ The container wraps the real adapters (or the tests' fakes) with :func:`instrume
 the domain nor the adapters know about metrics. What is wrapped is read from the port itself (its
 ``Protocol`` classes) when the wrapper is made: every asynchronous method of the port is timed,
 and the wrapper has nothing else; no ``__getattr__`` forwards a name untimed. A port member that
-cannot be timed (an attribute, a synchronous method not declared pure, a method the adapter lacks
-or has synchronous) is a ``TypeError`` at construction, that is, at start. The metrics, their
-labels and the timers are in ``adapters/port_metrics.py``.
+cannot be timed (an attribute, a synchronous method not declared pure, a method the adapter
+lacks, inherits from the Protocol or has synchronous) is a ``TypeError`` at construction, that
+is, at start. The metrics, their labels and the timers are in ``adapters/port_metrics.py``.
 """
 
 from __future__ import annotations
@@ -96,6 +96,8 @@ def instrumented(inner: P, *, port: Port[P], metrics: PortMetrics) -> P:
     wrapper = _Instrumented(inner)
     for name, declared in port.members().items():
         method = getattr(inner, name, None)
+        if getattr(type(inner), name, None) is declared:  # inherited from the Protocol: a stub
+            raise TypeError(f"{type(inner).__name__} does not implement {name}")
         if name in port.pure and inspect.isfunction(declared) and callable(method):
             setattr(wrapper, name, method)  # synchronous and pure: nothing to time
         elif inspect.iscoroutinefunction(declared) and inspect.iscoroutinefunction(method):

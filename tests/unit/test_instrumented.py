@@ -91,7 +91,10 @@ def test_an_adapter_lacking_a_method_or_having_it_synchronous_fails_at_construct
         def brand_new_method(self, item: str) -> int:  # type: ignore[override]
             return 0
 
-    for inner in (Missing(), Synchronous()):
+    class Inherited(Shelf):  # declares the port, lacks a method: mypy says so, and so does this
+        async def put(self, item: str) -> None: ...
+
+    for inner in (Missing(), Synchronous(), Inherited()):  # type: ignore[abstract]
         with pytest.raises(TypeError, match=r"brand_new_method"):
             instrumented(inner, port=SHELF, metrics=PortMetrics(CollectorRegistry()))  # type: ignore[misc]
 

@@ -11,10 +11,10 @@ from prometheus_client import CollectorRegistry
 
 from adapters.crypto import CryptographyCipher
 from adapters.instrumented import (
-    InstrumentedSessionStore,
-    InstrumentedUserRepository,
-    InstrumentedWeChatGateway,
-    InstrumentedWeChatPlatform,
+    SESSIONS,
+    USERS,
+    WECHAT_GATEWAY,
+    WECHAT_PLATFORM,
     PortMetrics,
 )
 from adapters.memory import (
@@ -64,6 +64,7 @@ class Container(containers.DeclarativeContainer):
         cluster=config.redis_cluster,
         sentinels=config.redis_sentinels,
         sentinel_master=config.redis_sentinel_master,
+        sentinel_password=config.redis_sentinel_password,
     )
     database = providers.Resource(
         open_engine, url=config.database_url, pool_size=config.database_pool_size
@@ -149,16 +150,16 @@ class Container(containers.DeclarativeContainer):
     metrics_registry = providers.Singleton(CollectorRegistry, auto_describe=True)
     port_metrics = providers.Singleton(PortMetrics, registry=metrics_registry)
     timed_sessions = providers.Singleton(
-        InstrumentedSessionStore, inner=session_store, metrics=port_metrics
+        SESSIONS.wrap, inner=session_store, metrics=port_metrics
     )
     timed_users = providers.Singleton(
-        InstrumentedUserRepository, inner=user_repository, metrics=port_metrics
+        USERS.wrap, inner=user_repository, metrics=port_metrics
     )
     timed_wechat_gateway = providers.Singleton(
-        InstrumentedWeChatGateway, inner=wechat_gateway, metrics=port_metrics
+        WECHAT_GATEWAY.wrap, inner=wechat_gateway, metrics=port_metrics
     )
     timed_wechat_platform = providers.Singleton(
-        InstrumentedWeChatPlatform, inner=wechat_platform, metrics=port_metrics
+        WECHAT_PLATFORM.wrap, inner=wechat_platform, metrics=port_metrics
     )
 
     # Domain services and use cases.

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from domain import open_data
+
 _BLOCK = 16
 
 
-class CryptographyCipher:
+class CryptographyCipher(open_data.Cipher):
     """AES-128-CBC decryption of whole blocks; padding is the domain's to check."""
 
     def decrypt_aes128_cbc(self, key: bytes, iv: bytes, data: bytes) -> bytes:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 
+from domain.ports import Clock
 
-class SystemClock:
+
+class SystemClock(Clock):
     def now(self) -> float:
         return time.time()

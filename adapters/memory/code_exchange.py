@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from adapters.memory.expiring import ExpiringDict
 from domain.entities import WeChatSession
-from domain.ports import ClaimDone, ClaimFailed, ClaimPending, ClaimState, Clock
+from domain.ports import (
+    ClaimDone,
+    ClaimFailed,
+    ClaimPending,
+    ClaimState,
+    Clock,
+    CodeExchangeRegistry,
+)
 
 
-class InMemoryCodeExchangeRegistry:
+class InMemoryCodeExchangeRegistry(CodeExchangeRegistry):
     def __init__(self, *, clock: Clock) -> None:
         self._clock = clock
         self._states: ExpiringDict[bytes, ClaimState] = ExpiringDict(clock.now)

@@ -8,12 +8,20 @@ import itertools
 
 from domain.errors import WeChatFailure
 from domain.open_data import session_signature
-from domain.platform import AccessToken, IssuedToken, PhoneNumber, SubscribeMessage
+from domain.platform import (
+    AccessToken,
+    AccessTokenCache,
+    IssuedToken,
+    PhoneNumber,
+    SubscribeMessage,
+    UserPhoneStore,
+    WeChatPlatform,
+)
 from domain.platform_errors import AccessTokenInvalid, InvalidPhoneCode, NotSubscribed
 from domain.ports import Clock
 
 
-class InMemoryAccessTokenCache:
+class InMemoryAccessTokenCache(AccessTokenCache):
     """``AccessTokenCache`` for one process; the lock lapses on ``clock`` like Redis's PX."""
 
     def __init__(self, *, clock: Clock) -> None:
@@ -44,7 +52,7 @@ class InMemoryAccessTokenCache:
             self._lock = None
 
 
-class InMemoryUserPhones:
+class InMemoryUserPhones(UserPhoneStore):
     """``UserPhoneStore`` fake: ``phones`` maps user ids to their stored number."""
 
     def __init__(self) -> None:
@@ -54,7 +62,7 @@ class InMemoryUserPhones:
         self.phones[user_id] = phone
 
 
-class InMemoryWeChatPlatform:
+class InMemoryWeChatPlatform(WeChatPlatform):
     """``WeChatPlatform`` fake that behaves like WeChat where the use cases care.
 
     - ``stable_token`` hands out the same token until it is revoked (``revoke_tokens``), counting

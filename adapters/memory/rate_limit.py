@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from adapters.memory.expiring import ExpiringDict
-from domain.ports import Clock
+from domain.ports import Clock, RateLimiter
 
 
-class InMemoryRateLimiter:
+class InMemoryRateLimiter(RateLimiter):
     def __init__(self, *, clock: Clock) -> None:
         self._counts: ExpiringDict[str, int] = ExpiringDict(clock.now)
 

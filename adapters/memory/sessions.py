@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from adapters.memory.expiring import ExpiringDict
 from domain.code_exchange import CODE_LIFETIME_SECONDS
 from domain.entities import LoginSession
-from domain.ports import Clock, CodeExchangeRegistry, NewLogin
+from domain.ports import Clock, CodeExchangeRegistry, NewLogin, SessionStore
 
 
 @dataclass
@@ -20,7 +20,7 @@ class _User:
     """The keyed hashes of the user's tokens (for logging out everywhere)."""
 
 
-class InMemorySessionStore:
+class InMemorySessionStore(SessionStore):
     """``SessionStore`` in dicts. Tokens are 256 random bits; only their HMAC under
     ``session_secret`` is kept. A user's entry (its ``session_key`` and its tokens) lives as long
     as its longest-lived session. Codes' results go to ``registry`` (the in-memory one)."""

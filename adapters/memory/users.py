@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 from domain.entities import User
+from domain.platform import UserPhoneStore
+from domain.ports import UserRepository
 
 
-class InMemoryUserRepository:
+class InMemoryUserRepository(UserRepository, UserPhoneStore):
     def __init__(self) -> None:
         self._by_openid: dict[str, User] = {}
         self._by_id: dict[int, User] = {}

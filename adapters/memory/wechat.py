@@ -6,9 +6,10 @@ import asyncio
 
 from domain.entities import WeChatSession
 from domain.errors import InvalidCode, WeChatFailure
+from domain.ports import WeChatGateway
 
 
-class InMemoryWeChatGateway:
+class InMemoryWeChatGateway(WeChatGateway):
     """Codes are single-use. ``sessions`` maps codes to what WeChat returns for them;
     ``failures`` maps codes to the failure WeChat answers with; ``calls`` counts every call."""
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import struct
 
 from adapters.redis.client import RedisClient, store_errors, to_ms
-from domain.platform import AccessToken
+from domain.platform import AccessToken, AccessTokenCache
 
 _TIMES = struct.Struct(">qq")
 
@@ -31,7 +31,7 @@ return 0
 """
 
 
-class RedisAccessTokenCache:
+class RedisAccessTokenCache(AccessTokenCache):
     """``AccessTokenCache`` on Redis, shared by every worker and instance of the app ``appid``."""
 
     def __init__(self, client: RedisClient, *, appid: str, key_prefix: str = "wl:") -> None:

@@ -4,13 +4,13 @@ and the translation of its failures into domain errors."""
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
-from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import parse_url
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
@@ -21,8 +21,12 @@ from redis.exceptions import (
     SlotNotCoveredError,
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.typing import EncodableT
 
+from adapters.redis.pool import BoundedPool
 from domain.errors import StoreUnavailable
+
+__all__ = ["BoundedPool", "RedisClient", "open_redis", "parse_addresses", "store_errors", "to_ms"]
 
 RedisClient = Redis | RedisCluster
 """What the adapters are given: every command they use, and scripts, work on both."""
@@ -34,8 +38,10 @@ async def open_redis(
     cluster: bool = False,
     sentinels: str | None = None,
     sentinel_master: str | None = None,
+    sentinel_password: str | None = None,
     socket_timeout: float = 1.0,
     connect_timeout: float = 1.0,
+    deadline: float = 1.5,
     max_connections: int = 64,
 ) -> AsyncIterator[RedisClient]:
     """One pooled client per worker, for ``providers.Resource``; closed with ``aclose()``.
@@ -44,143 +50,100 @@ async def open_redis(
     - ``cluster``: ``url`` names any node of a Redis Cluster; the client learns the others and
       the slot map from it, follows ``MOVED``, and reloads the map when a node fails.
     - ``sentinels`` (``host:port,host:port``) and ``sentinel_master``: the master's address is
-      asked of the Sentinels, again after a failover; ``url`` is not used.
+      asked of the Sentinels (with ``sentinel_password`` if they need one), again after a
+      failover; of ``url``, if given, only the master's user, password and database are used.
 
     Timeouts are short so a dead Redis answers ``StoreUnavailable`` in about a second rather than
-    hanging requests. A broken connection is retried once, at once, on a fresh connection: that
-    absorbs the stale pooled connections after a restart or failover without a retry storm.
-    Timeouts are not retried. At most ``max_connections`` commands are in flight (per node for
+    hanging requests, and every command (with its wait for a connection, the connection, the
+    master's discovery and the retry below) has ``deadline`` seconds in all: however many
+    Sentinels are dead or silent, a command fails within it. A broken connection is retried
+    once, at once, on a fresh connection: that absorbs the stale pooled connections after a
+    restart or failover without a retry storm (Sentinels are asked so too). Timeouts are not
+    retried. At most ``max_connections`` commands are in flight (per node for
     one server and Sentinel, in all for a cluster); the next waits up to ``socket_timeout``.
     Keys and values are bytes (``decode_responses=False``).
     """
-    common: dict[str, Any] = {
-        "socket_timeout": socket_timeout,
-        "socket_connect_timeout": connect_timeout,
-        "decode_responses": False,
-    }
     retry_once = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
+    client: RedisClient
     if sentinels:
         if not sentinel_master:
             raise ValueError("sentinels need the master's name")
-        manager = Sentinel(
+        master = parse_url(url) if url else {}
+        manager = Sentinel(  # type: ignore[no-untyped-call]
             parse_addresses(sentinels),
-            sentinel_kwargs={**common},
+            sentinel_kwargs={
+                "socket_timeout": socket_timeout,
+                "socket_connect_timeout": connect_timeout,
+                "password": sentinel_password,
+                "retry": retry_once,  # redis-py's default: 10 attempts per Sentinel
+            },
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=connect_timeout,
+            decode_responses=False,
             retry=retry_once,
-            **common,
+            username=master.get("username"),
+            password=master.get("password"),
+            db=master.get("db", 0),
         )
-        client: RedisClient = manager.master_for(
+        master_client = manager.master_for(
             sentinel_master,
+            redis_class=_Client,
             connection_pool_class=_SentinelPool,
             max_connections=max_connections,
             timeout=socket_timeout,
         )
+        assert isinstance(master_client, _Client)
+        master_client.deadline = deadline
+        client = master_client
         try:
             yield client
         finally:
             await client.aclose()
-            for sentinel in manager.sentinels:
-                await sentinel.aclose()
+            await manager.aclose()
         return
     if url is None:
         raise ValueError("a Redis URL is needed")
     if cluster:
-        client = _Cluster.from_url(
+        cluster_client = _Cluster.from_url(
             url,
             max_connections=max_connections,
             require_full_coverage=False,
             retry=Retry(NoBackoff(), 1),
-            **common,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=connect_timeout,
+            decode_responses=False,
         )
+        assert isinstance(cluster_client, _Cluster)
+        cluster_client.limit(max_connections, wait=socket_timeout, deadline=deadline)
         # Learn the nodes now: redis-py 8.1 breaks connections when a burst of first commands
         # all trigger the lazy discovery at once. A cluster down at start is found later.
         with suppress(RedisError, RedisClusterException, OSError):
-            await client.initialize()
+            await cluster_client.initialize()
+        client = cluster_client
     else:
         pool = BoundedPool.from_url(
-            url, max_connections=max_connections, timeout=socket_timeout, retry=retry_once, **common
+            url, max_connections=max_connections, timeout=socket_timeout, retry=retry_once,
+            socket_timeout=socket_timeout, socket_connect_timeout=connect_timeout,
+            decode_responses=False,
         )
-        client = Redis.from_pool(pool)
+        one_client = _Client.from_pool(pool)
+        assert isinstance(one_client, _Client)
+        one_client.deadline = deadline
+        client = one_client
     try:
         yield client
     finally:
         await client.aclose()
 
 
-class BoundedPool(ConnectionPool):
-    """One server's connections: at most ``max_connections``, the next command waits up to
-    ``timeout`` seconds for one to come back (redis-py's plain pool fails at once).
+class _Client(Redis):
+    """redis-py's client, each command bounded by ``deadline`` seconds in all."""
 
-    It replaces redis-py's ``BlockingConnectionPool``, which costs 7 % of a login's CPU (README,
-    "Performance"): a condition and a lock around every check-out and check-in, a timeout, a
-    ``can_read`` poll of the socket at every check-out, and five awaited observability hooks.
-    Here a check-out is a ``pop`` and a check-in an ``append``. Nothing is lost by not polling:
-    redis-py closes a connection whose command was cut short (any ``BaseException`` while
-    sending or reading), so a pooled connection has no reply pending; one the server closed
-    fails its next command as a ``ConnectionError``, which the client's retry sends once more on
-    a fresh connection, as it would have after a poll.
+    deadline = 1.5
 
-    Waiters are served in order; a command arriving while a returned connection is on its way
-    to a waiter may take it first (as with redis-py's pool), and that waiter then stays first.
-    """
-
-    def __init__(self, *, timeout: float = 1.0, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._wait_timeout = timeout
-        self._waiters: deque[asyncio.Future[None]] = deque()
-
-    def _exhausted(self) -> bool:
-        return (
-            not self._available_connections
-            and len(self._in_use_connections) >= self.max_connections
-        )
-
-    async def get_connection(self, *_args: Any, **_options: Any) -> Any:
-        if self._exhausted():
-            await self._wait_for_a_connection()
-        connection = self.get_available_connection()
-        try:
-            if not connection.is_connected:
-                await connection.connect()
-        except BaseException:
-            await self.release(connection)
-            raise
-        return connection
-
-    async def _wait_for_a_connection(self) -> None:
-        loop = asyncio.get_running_loop()
-        queue = self._waiters.append
-        try:
-            async with asyncio.timeout(self._wait_timeout):
-                while self._exhausted():
-                    waiter = loop.create_future()
-                    queue(waiter)
-                    # Woken but beaten to the connection (a new command took it first): wait
-                    # again at the head of the line, not at its end.
-                    queue = self._waiters.appendleft
-                    try:
-                        await waiter
-                    except BaseException:
-                        if waiter.done() and not waiter.cancelled():
-                            self._wake_one()  # woken, then cancelled: pass the turn on
-                        raise
-        except TimeoutError:
-            raise RedisConnectionError("No connection available.") from None
-
-    async def release(self, connection: Any) -> None:
-        if connection not in self._in_use_connections:
-            return  # released twice, or not ours: never pooled twice (two commands, one socket)
-        self._in_use_connections.remove(connection)
-        if connection.should_reconnect():
-            await connection.disconnect()
-        self._available_connections.append(connection)
-        self._wake_one()
-
-    def _wake_one(self) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
+    async def execute_command(self, *args: EncodableT, **options: object) -> Any:
+        async with asyncio.timeout(self.deadline):
+            return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
 
 
 class _SentinelPool(SentinelConnectionPool, BoundedPool):
@@ -200,33 +163,47 @@ class _Cluster(RedisCluster):
       back-to-back reloads. ``MOVED`` answers still correct single slots at once;
     - at most ``max_connections`` commands are in flight, the others wait up to
       ``socket_timeout`` (as with one server's blocking pool), where redis-py would fail a
-      command at once when a node's pool is full.
+      command at once when a node's pool is full;
+    - each command, its wait and its retry included, is bounded by ``deadline`` seconds.
     """
 
-    ERRORS_ALLOW_RETRY = (RedisConnectionError, ClusterDownError, SlotNotCoveredError)
+    # No TimeoutError: a hung node is not asked again.
+    ERRORS_ALLOW_RETRY = (  # type: ignore[assignment]
+        RedisConnectionError, ClusterDownError, SlotNotCoveredError
+    )
     _RELOAD_SECONDS = 1.0
     _reloaded_at: float | None = None
+    _in_flight = asyncio.Semaphore(64)
+    _wait = 1.0
+    _deadline = 1.5
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._in_flight = asyncio.Semaphore(kwargs.get("max_connections", 64))
-        self._wait = kwargs.get("socket_timeout") or 1.0
+    def limit(self, max_in_flight: int, *, wait: float, deadline: float) -> None:
+        """At most ``max_in_flight`` commands at once, a wait of ``wait`` seconds for a turn,
+        and ``deadline`` seconds for a command in all."""
+        self._in_flight = asyncio.Semaphore(max_in_flight)
+        self._wait = wait
+        self._deadline = deadline
 
-    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
-        async with asyncio.timeout(self._wait):
-            await self._in_flight.acquire()
-        try:
-            return await super().execute_command(*args, **kwargs)
-        finally:
-            self._in_flight.release()
+    async def execute_command(self, *args: EncodableT, **kwargs: object) -> Any:
+        async with asyncio.timeout(self._deadline):
+            async with asyncio.timeout(self._wait):
+                await self._in_flight.acquire()
+            try:
+                return await super().execute_command(*args, **kwargs)
+            finally:
+                self._in_flight.release()
 
-    async def initialize(self, *args: Any, **kwargs: Any) -> _Cluster:
+    async def initialize(
+        self,
+        additional_startup_nodes_info: list[tuple[str, int]] | None = None,
+        last_failed_node_name: str | None = None,
+    ) -> _Cluster:
         now = asyncio.get_running_loop().time()
         if self._reloaded_at is not None and now - self._reloaded_at < self._RELOAD_SECONDS:
             self._initialize = False  # the map is fresh: use it
             return self
         self._reloaded_at = None  # stays so if the reload fails: the next command tries again
-        await super().initialize(*args, **kwargs)
+        await super().initialize(additional_startup_nodes_info, last_failed_node_name)
         if not self._initialize:
             self._reloaded_at = now
         return self

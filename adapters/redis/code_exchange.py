@@ -20,7 +20,7 @@ import orjson
 from adapters.redis.client import RedisClient, store_errors, to_ms
 from adapters.redis.scripts import Script
 from domain.entities import WeChatSession
-from domain.ports import ClaimDone, ClaimFailed, ClaimPending, ClaimState
+from domain.ports import ClaimDone, ClaimFailed, ClaimPending, ClaimState, CodeExchangeRegistry
 
 _PENDING = b"p"
 _DONE = b"d"
@@ -36,7 +36,7 @@ return false
 """
 
 
-class RedisCodeExchangeRegistry:
+class RedisCodeExchangeRegistry(CodeExchangeRegistry):
     """``CodeExchangeRegistry`` on Redis (>= 7.0 for ``SET NX GET``)."""
 
     def __init__(self, client: RedisClient, *, key_prefix: str = "wl:") -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from adapters.redis.client import RedisClient, store_errors
+from domain.ports import RateLimiter
 
 # KEYS: the counter. ARGV: when its window ends, in ms. Returns the count with this hit.
 _HIT = """
@@ -12,7 +13,7 @@ return count
 """
 
 
-class RedisRateLimiter:
+class RedisRateLimiter(RateLimiter):
     """``RateLimiter`` on Redis: one counter per key and window, ``P r <key>:<window index>``,
     expiring when its window ends (so ``now`` must be real time: the store's clock expires it).
     One script on one key: atomic, one round trip, Redis Cluster safe."""

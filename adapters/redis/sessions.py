@@ -46,7 +46,7 @@ from adapters.redis.code_exchange import RedisCodeExchangeRegistry, done_value, 
 from adapters.redis.scripts import Script
 from domain.code_exchange import CODE_LIFETIME_SECONDS
 from domain.entities import LoginSession
-from domain.ports import NewLogin
+from domain.ports import NewLogin, SessionStore
 
 _ROUTE = re.compile(r"[A-Za-z0-9_-]{16}")
 _OUT_MS = 60_000
@@ -122,7 +122,7 @@ return 1
 """
 
 
-class RedisSessionStore:
+class RedisSessionStore(SessionStore):
     """``SessionStore`` on Redis (see the module's docstring for the layout)."""
 
     def __init__(

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Dialect, make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
 
 POOL_TIMEOUT_SECONDS = 1.0
 """How long a request waits for a free connection before the store counts as unavailable."""
@@ -64,7 +65,7 @@ async def open_engine(
     """
     parsed = make_url(url)
     backend = parsed.get_backend_name()
-    options: dict[str, Any] = {"hide_parameters": True, "pool_reset_on_return": None}
+    options: dict[str, object] = {"hide_parameters": True, "pool_reset_on_return": None}
     if autocommit:
         options |= {"isolation_level": "AUTOCOMMIT", "skip_autocommit_rollback": True}
     if backend == "sqlite":
@@ -89,7 +90,7 @@ async def open_engine(
         await engine.dispose()
 
 
-def _pool_options(pool_size: int, max_overflow: int) -> dict[str, Any]:
+def _pool_options(pool_size: int, max_overflow: int) -> dict[str, object]:
     return {
         "pool_size": pool_size,
         "max_overflow": max_overflow,
@@ -99,7 +100,7 @@ def _pool_options(pool_size: int, max_overflow: int) -> dict[str, Any]:
 
 def _connect_args(
     url: URL, connect_timeout: float, statement_timeout: int | None
-) -> dict[str, Any]:
+) -> dict[str, object]:
     """The driver's timeouts and the session's settings, all sent while connecting.
 
     asyncpg: ``timeout`` (connect), ``command_timeout`` (each statement, client side) and the
@@ -117,7 +118,7 @@ def _connect_args(
             "command_timeout": statement_timeout,
             "server_settings": settings,
         }
-    args: dict[str, Any] = {"connect_timeout": connect_timeout}
+    args: dict[str, object] = {"connect_timeout": connect_timeout}
     if statement_timeout is not None:
         args["init_command"] = f"SET SESSION innodb_lock_wait_timeout = {statement_timeout}"
     if "charset" not in url.query:
@@ -130,13 +131,13 @@ def _drop_dead_connections_at_once(dialect: Dialect) -> None:
     disconnect) close at once. SQLAlchemy first asks asyncpg for a polite close, which waits up
     to 2 s for the server to answer: a frozen server would hold every answer past its 2 s."""
 
-    def terminate(dbapi_connection: Any) -> None:
+    def terminate(dbapi_connection: DBAPIConnection) -> None:
         dialect.get_driver_connection(dbapi_connection).terminate()
 
     dialect.do_terminate = terminate  # type: ignore[method-assign]
 
 
-def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+def _configure_sqlite(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")

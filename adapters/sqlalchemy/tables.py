@@ -8,8 +8,6 @@ collations would merge two users whose openids differ only in case.
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Table
 from sqlalchemy.dialects import mysql
 
@@ -20,13 +18,6 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-MYSQL_TABLE_OPTIONS: dict[str, Any] = {
-    f"{dialect}_{option}": value
-    for dialect in ("mysql", "mariadb")
-    for option, value in (("engine", "InnoDB"), ("charset", "utf8mb4"), ("collate", "utf8mb4_bin"))
-}
-"""``ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_bin``, spelled for both MySQL dialect names."""
 
 Id = BigInteger().with_variant(Integer(), "sqlite")
 """BIGINT, except on SQLite where only ``INTEGER PRIMARY KEY`` is the auto-incrementing rowid."""
@@ -45,5 +36,7 @@ users = Table(
     Column("updated_at", Timestamp, nullable=False),
     Column("last_login_at", Timestamp, nullable=False),
     Column("phone", String(32), nullable=True),  # E.164, from getuserphonenumber (0002)
-    **MYSQL_TABLE_OPTIONS,
+    # ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_bin, spelled for both MySQL dialect names.
+    mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_bin",
+    mariadb_engine="InnoDB", mariadb_charset="utf8mb4", mariadb_collate="utf8mb4_bin",
 )

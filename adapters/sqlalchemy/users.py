@@ -4,24 +4,37 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import bindparam, case, func, select, update
-from sqlalchemy.dialects import mysql, postgresql, sqlite
-from sqlalchemy.engine import Dialect
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.expression import Executable
 from sqlalchemy.util import greenlet_spawn
 
+from adapters.sqlalchemy.logins import (
+    AT,
+    EXISTED,
+    MARIADB_LOGIN_SQL,
+    USER_ID,
+    Login,
+    LoginParams,
+    Stored,
+    login_for,
+    login_mariadb,
+)
 from adapters.sqlalchemy.revision import SchemaCheck
 from adapters.sqlalchemy.tables import users
 from domain.entities import User
 from domain.errors import StoreUnavailable
+from domain.platform import UserPhoneStore
+from domain.ports import UserRepository
 
 T = TypeVar("T")
+A = ParamSpec("A")
 
 ATTEMPTS = 3
 """Tries of one call, each on a pooled connection, after a connection that died in the pool (the
@@ -30,92 +43,16 @@ server restarted: the next is fresh) or a deadlock (the victim's statement did n
 RACE_ROUNDS = 3
 """Rounds of find-or-insert in one try: the loser of a first-login race finds the winner's row."""
 
-_EXISTED = 1 << 63
-"""The tag that MariaDB's upsert puts on the id of a row that was already there (ids are signed
-BIGINTs: they never have this bit)."""
-
-MARIADB_LOGIN_SQL = (
-    "INSERT INTO users (openid, unionid, created_at, updated_at, last_login_at)"
-    " VALUES (%s, %s, %s, %s, %s)"
-    " ON DUPLICATE KEY UPDATE"
-    " id = LAST_INSERT_ID(id | 0x8000000000000000) & 0x7FFFFFFFFFFFFFFF,"
-    " updated_at = IF(unionid IS NULL AND VALUES(unionid) IS NOT NULL, VALUES(updated_at),"
-    " updated_at),"
-    " unionid = COALESCE(unionid, VALUES(unionid)),"
-    " last_login_at = VALUES(last_login_at)"
-    " RETURNING id, unionid, created_at, LAST_INSERT_ID()"
-)
-"""A whole login on MariaDB 10.5+, new user or returning: one statement, one round trip.
-
-Assignments run left to right, each seeing the earlier ones: ``updated_at`` moves when the
-``unionid`` is filled in, before ``unionid`` changes; ``RETURNING`` shows the row as written.
-Whether the row was inserted can come neither from the affected-row count (with
-CLIENT_FOUND_ROWS, which SQLAlchemy sets, a row updated to its own values counts 1, like an
-insert) nor from the insert id (``LAST_INSERT_ID(expr)`` sets it for updates too). So the update
-branch, and only it, sets ``LAST_INSERT_ID()`` to the id tagged with ``_EXISTED``, and
-``RETURNING`` reads it back: an inserted row has a brand-new id, which no earlier statement can
-have tagged (the insert branch leaves the connection's previous value there). Like every
-``INSERT ... ON DUPLICATE KEY UPDATE`` on InnoDB, a returning user's login uses up one
-AUTO_INCREMENT value: ids have gaps, of no consequence in 63 bits."""
-
-# Typed, so that PostgreSQL knows what each parameter is wherever it appears (CASE, IS NULL).
-_OPENID = bindparam("openid_arg", type_=users.c.openid.type)
-_UNIONID = bindparam("unionid_arg", type_=users.c.unionid.type)
-_AT = bindparam("at", type_=users.c.last_login_at.type)
-_USER_ID = bindparam("user_id", type_=users.c.id.type)
-_CHANGES: list[tuple[Any, Any]] = [
-    # MySQL assigns left to right, others read old values: updated_at first, while unionid
-    # still holds its old value.
-    (
-        users.c.updated_at,
-        case((users.c.unionid.is_(None) & _UNIONID.is_not(None), _AT), else_=users.c.updated_at),
-    ),
-    (users.c.unionid, func.coalesce(users.c.unionid, _UNIONID)),
-    (users.c.last_login_at, _AT),
-]
-_LOGIN_COLUMNS = (users.c.id, users.c.unionid, users.c.created_at)
-_NEW_ROW = {
-    "openid": _OPENID,
-    "unionid": _UNIONID,
-    "created_at": _AT,
-    "updated_at": _AT,
-    "last_login_at": _AT,
-}
-
-# Statements are built once, so SQLAlchemy compiles each once per process (its compiled cache).
-_UPDATE_RETURNING = (
-    update(users)
-    .where(users.c.openid == _OPENID)
-    .ordered_values(*_CHANGES)
-    .returning(*_LOGIN_COLUMNS)
-)
-_INSERT_OR_NOTHING_RETURNING = {
-    name: dialect.insert(users)
-    .values(_NEW_ROW)
-    .on_conflict_do_nothing(index_elements=[users.c.openid])
-    .returning(users.c.id)
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
-}
-_SELECT_BY_OPENID = select(*_LOGIN_COLUMNS).where(users.c.openid == _OPENID)
-_UPDATE_BY_ID = update(users).where(users.c.id == _USER_ID).ordered_values(*_CHANGES)
-_MYSQL_INSERT_OR_NOTHING = (
-    mysql.insert(users).values(_NEW_ROW).on_duplicate_key_update(openid=users.c.openid)
-)
 _SELECT_USER = select(users.c.id, users.c.openid, users.c.unionid, users.c.created_at).where(
-    users.c.id == _USER_ID
+    users.c.id == USER_ID
 )
 _SAVE_PHONE = (
     update(users)
-    .where(users.c.id == _USER_ID)
-    .values(phone=bindparam("phone_arg", type_=users.c.phone.type), updated_at=_AT)
+    .where(users.c.id == USER_ID)
+    .values(phone=bindparam("phone_arg", type_=users.c.phone.type), updated_at=AT)
 )
 
-_Stored = tuple[int, str | None, datetime, bool]
-"""What a login learns: the user's id, unionid, creation time, and whether it created it."""
-_Login = Callable[[AsyncConnection, dict[str, Any]], Awaitable[_Stored | None]]
-
-
-class SqlAlchemyUserRepository:
+class SqlAlchemyUserRepository(UserRepository, UserPhoneStore):
     """``UserRepository`` on MariaDB/MySQL (aiomysql), PostgreSQL (asyncpg) and SQLite.
 
     A returning user's login is one statement (one round trip) where the database allows it:
@@ -148,7 +85,7 @@ class SqlAlchemyUserRepository:
     def __init__(self, engine: AsyncEngine, *, timeout: float = 1.5) -> None:
         self._engine = engine
         self._timeout = timeout
-        self._login: _Login | None = None
+        self._login: Login | None = None
         self._schema_check = SchemaCheck()
 
     async def get_or_create(
@@ -157,7 +94,7 @@ class SqlAlchemyUserRepository:
         at = _to_datetime(now)
         async with self._guard():
             stored = None
-            if self._login is _login_mariadb:
+            if self._login is login_mariadb:
                 stored = await self._login_on_driver((openid, unionid, at, at, at))
             if stored is None:
                 stored = await self._run(self._login_on_connection, openid, unionid, at)
@@ -182,7 +119,9 @@ class SqlAlchemyUserRepository:
         async with self._guard():
             await self._run(self._schema_check)
 
-    async def _login_on_driver(self, args: tuple[Any, ...]) -> _Stored | None:
+    async def _login_on_driver(
+        self, args: tuple[str, str | None, datetime, datetime, datetime]
+    ) -> Stored | None:
         """MariaDB's login on the driver's cursor; ``None`` if it failed (try SQLAlchemy's way).
 
         SQLAlchemy still checks the connection out and in (with its connect-time settings,
@@ -195,7 +134,9 @@ class SqlAlchemyUserRepository:
         except Exception:  # connecting again through SQLAlchemy says why
             return None
         try:
-            cursor = await pooled.driver_connection.cursor()
+            driver = pooled.driver_connection
+            assert driver is not None  # a live pooled connection has one
+            cursor = await driver.cursor()
             await cursor.execute(MARIADB_LOGIN_SQL, args)
             user_id, unionid, created_at, tag = await cursor.fetchone()
             await cursor.close()
@@ -205,14 +146,14 @@ class SqlAlchemyUserRepository:
                 return None
             raise  # a cancellation (the deadline)
         await greenlet_spawn(pooled.close)
-        return user_id, unionid, created_at, tag != user_id | _EXISTED
+        return user_id, unionid, created_at, tag != user_id | EXISTED
 
     async def _login_on_connection(
         self, conn: AsyncConnection, openid: str, unionid: str | None, at: datetime
-    ) -> _Stored:
+    ) -> Stored:
         if self._login is None:  # the server's kind is known once connected
-            self._login = _login_for(conn.dialect)
-        params = {"openid_arg": openid, "unionid_arg": unionid, "at": at}
+            self._login = login_for(conn.dialect)
+        params: LoginParams = {"openid_arg": openid, "unionid_arg": unionid, "at": at}
         for _ in range(RACE_ROUNDS):
             stored = await self._login(conn, params)
             if stored is not None:
@@ -220,12 +161,17 @@ class SqlAlchemyUserRepository:
         # Only if the row kept vanishing between a failed insert and the next read.
         raise StoreUnavailable()
 
-    async def _run(self, work: Callable[..., Awaitable[T]], *args: Any) -> T:
+    async def _run(
+        self,
+        work: Callable[Concatenate[AsyncConnection, A], Awaitable[T]],
+        *args: A.args,
+        **kwargs: A.kwargs,
+    ) -> T:
         """``work(connection, *args)`` on a pooled connection, tried again where that is safe."""
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 async with self._engine.connect() as conn:
-                    return await work(conn, *args)
+                    return await work(conn, *args, **kwargs)
             except DBAPIError as exc:
                 if attempt == ATTEMPTS or not _worth_another_try(exc):
                     raise
@@ -240,41 +186,6 @@ class SqlAlchemyUserRepository:
             raise StoreUnavailable() from exc
 
 
-def _login_for(dialect: Dialect) -> _Login:
-    if dialect.name in ("mysql", "mariadb"):
-        return _login_mariadb if dialect.insert_returning else _login_mysql
-    if dialect.name in _INSERT_OR_NOTHING_RETURNING:
-        return _login_update_returning
-    raise NotImplementedError(f"no atomic find-or-insert for the {dialect.name} dialect")
-
-
-async def _login_mariadb(conn: AsyncConnection, params: dict[str, Any]) -> _Stored:
-    at = params["at"]
-    args = (params["openid_arg"], params["unionid_arg"], at, at, at)
-    user_id, unionid, created_at, tag = (await conn.exec_driver_sql(MARIADB_LOGIN_SQL, args)).one()
-    return user_id, unionid, created_at, tag != user_id | _EXISTED
-
-
-async def _login_update_returning(conn: AsyncConnection, params: dict[str, Any]) -> _Stored | None:
-    row = (await conn.execute(_UPDATE_RETURNING, params)).first()
-    if row is not None:
-        return row.id, row.unionid, row.created_at, False
-    insert = _INSERT_OR_NOTHING_RETURNING[conn.dialect.name]
-    new_id: int | None = (await conn.execute(insert, params)).scalar_one_or_none()
-    return None if new_id is None else (new_id, params["unionid_arg"], params["at"], True)
-
-
-async def _login_mysql(conn: AsyncConnection, params: dict[str, Any]) -> _Stored | None:
-    # Read first, without locks: an UPDATE matching no row would gap-lock the openid index, and
-    # concurrent first logins would deadlock.
-    row = (await conn.execute(_SELECT_BY_OPENID, params)).first()
-    if row is not None:
-        await conn.execute(_UPDATE_BY_ID, {**params, "user_id": row.id})
-        return row.id, row.unionid or params["unionid_arg"], row.created_at, False
-    new_id: int = (await conn.execute(_MYSQL_INSERT_OR_NOTHING, params)).lastrowid
-    return (new_id, params["unionid_arg"], params["at"], True) if new_id else None
-
-
 async def _get(conn: AsyncConnection, user_id: int) -> User | None:
     row = (await conn.execute(_SELECT_USER, {"user_id": user_id})).first()
     if row is None:
@@ -284,7 +195,9 @@ async def _get(conn: AsyncConnection, user_id: int) -> User | None:
     )
 
 
-async def _execute(conn: AsyncConnection, statement: Any, params: dict[str, Any]) -> None:
+async def _execute(
+    conn: AsyncConnection, statement: Executable, params: Mapping[str, object]
+) -> None:
     await conn.execute(statement, params)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
 
 import orjson
 
@@ -17,11 +16,14 @@ from domain.errors import WeChatError
 
 logger = logging.getLogger(__name__)
 
+JsonObject = dict[str, object]
+"""A JSON object as WeChat sent it: each value is checked where it is read."""
+
 _BOM = b"\xef\xbb\xbf"
 _REQUEST_ID = re.compile(r"[\s,;]*(?:rid:\s*\S+|hints?:\s*\[[^\]]*\])\s*$")
 
 
-def json_object(body: bytes, *, api: str) -> dict[str, Any]:
+def json_object(body: bytes, *, api: str) -> JsonObject:
     """The body as a JSON object whatever its ``Content-Type``, else ``WeChatError``."""
     try:
         data = orjson.loads(body.removeprefix(_BOM))

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from functools import cached_property
 
 import aiohttp
 from yarl import URL
 
+from adapters.wechat.answers import JsonObject, json_object
 from adapters.wechat.answers import errcode as read_errcode
-from adapters.wechat.answers import json_object
 from adapters.wechat.http import WeChatClient
 from domain.entities import WeChatSession
 from domain.errors import (
@@ -22,6 +22,7 @@ from domain.errors import (
     WeChatRateLimited,
     WeChatTimeout,
 )
+from domain.ports import WeChatGateway
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ _ERRCODES: dict[int, type[WeChatFailure]] = {
 }
 
 
-class AiohttpWeChatGateway(WeChatClient):
+class AiohttpWeChatGateway(WeChatClient, WeChatGateway):
     """Calls ``GET {base_url}/sns/jscode2session`` on a shared ``ClientSession``.
 
     - One attempt per code, whatever happens: a code is single-use, and a retry of a call whose
@@ -48,9 +49,9 @@ class AiohttpWeChatGateway(WeChatClient):
       for a slot and the call together.
     """
 
-    def __init__(self, session: aiohttp.ClientSession, **options: Any) -> None:
-        super().__init__(session, **options)
-        self._url = URL(self._base + "/sns/jscode2session")
+    @cached_property
+    def _url(self) -> URL:
+        return URL(self._base + "/sns/jscode2session")
 
     async def code_to_session(self, code: str) -> WeChatSession:
         status, body = await self._get(
@@ -85,7 +86,7 @@ class AiohttpWeChatGateway(WeChatClient):
             raise WeChatError(f"WeChat could not be reached ({name}).") from None
 
 
-def _session_from(data: dict[str, Any]) -> WeChatSession:
+def _session_from(data: JsonObject) -> WeChatSession:
     errcode = read_errcode(data.get("errcode"))
     if errcode == -1:
         raise WeChatBusy(retry_after=1)

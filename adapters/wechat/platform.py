@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 import aiohttp
 import orjson
 from yarl import URL
 
+from adapters.wechat.answers import JsonObject, errmsg_without_request_id, json_object
 from adapters.wechat.answers import errcode as read_errcode
-from adapters.wechat.answers import errmsg_without_request_id, json_object
 from adapters.wechat.http import WeChatClient
 from domain.errors import WeChatBusy, WeChatError, WeChatFailure, WeChatRateLimited, WeChatTimeout
-from domain.platform import IssuedToken, PhoneNumber, SubscribeMessage
+from domain.platform import IssuedToken, PhoneNumber, SubscribeMessage, WeChatPlatform
 from domain.platform_errors import (
     AccessTokenInvalid,
     InvalidPhoneCode,
@@ -31,7 +30,7 @@ _TEMPLATE_ERRORS = frozenset({40037, 47003, 41030})  # template_id, data value, 
 _MAX_ERRMSG = 200
 
 
-class AiohttpWeChatPlatform(WeChatClient):
+class AiohttpWeChatPlatform(WeChatClient, WeChatPlatform):
     """Calls WeChat's token-needing APIs on a shared ``ClientSession``.
 
     - Never retried here: the retry after a refused token is the domain's, and WeChat's -1 is not
@@ -96,7 +95,7 @@ class AiohttpWeChatPlatform(WeChatClient):
         return True
 
     async def send_subscribe_message(self, access_token: str, message: SubscribeMessage) -> None:
-        body: dict[str, Any] = {
+        body: JsonObject = {
             "touser": message.touser,
             "template_id": message.template_id,
             "data": {name: dict(entry) for name, entry in message.data.items()},
@@ -126,8 +125,8 @@ class AiohttpWeChatPlatform(WeChatClient):
         *,
         access_token: str | None = None,
         query: dict[str, str] | None = None,
-        body: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
+        body: JsonObject | None = None,
+    ) -> JsonObject:
         params = dict(query or {})
         if access_token is not None:
             params["access_token"] = access_token
@@ -162,7 +161,7 @@ class AiohttpWeChatPlatform(WeChatClient):
 
 def _raise_for_errcode(
     api: str,
-    data: dict[str, Any],
+    data: JsonObject,
     specific: dict[int, type[WeChatFailure]] | None = None,
     *,
     token_used: bool = True,

@@ -90,7 +90,6 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
 
 import orjson
 from aiohttp import web
@@ -172,7 +171,7 @@ class WeChatSimulator:
         self.templates: dict[str, set[str]] = {}
         self.subscriptions: set[tuple[str, str]] = set()
         self.pages: set[str] | None = None
-        self.sent: list[dict[str, Any]] = []
+        self.sent: list[dict[str, object]] = []
         self._used: set[str] = set()
         self._scripted: dict[str, list[int]] = {}
         self._time_offset = 0.0
@@ -299,11 +298,10 @@ class WeChatSimulator:
 
     def _session(self, code: str) -> web.Response:
         user = code.partition(":")[0]
-        body: dict[str, Any] = {
-            "session_key": base64.b64encode(secrets.token_bytes(16)).decode(),
-            "openid": self.openid_for(user),
-        }
-        self.session_keys[body["openid"]] = body["session_key"]
+        openid = self.openid_for(user)
+        session_key = base64.b64encode(secrets.token_bytes(16)).decode()
+        body: dict[str, object] = {"session_key": session_key, "openid": openid}
+        self.session_keys[openid] = session_key
         unionid = self.unionid_for(user)
         if unionid is not None:
             body["unionid"] = unionid
@@ -407,7 +405,7 @@ class WeChatSimulator:
         self.sent.append(body)
         return _platform_json({"errcode": 0, "errmsg": "ok", "msgid": len(self.sent)})
 
-    def _check_message(self, body: Mapping[str, Any]) -> tuple[int, str | None] | None:
+    def _check_message(self, body: Mapping[str, object]) -> tuple[int, str | None] | None:
         touser = body.get("touser")
         if not isinstance(touser, str) or _OPENID.fullmatch(touser) is None:
             return 40003, None
@@ -484,7 +482,7 @@ def _error(errcode: int, code: str, errmsg: str | None = None) -> web.Response:
     return _text_json({"errcode": value, "errmsg": message})
 
 
-async def _json_body(request: web.Request) -> tuple[dict[str, Any] | None, int]:
+async def _json_body(request: web.Request) -> tuple[dict[str, object] | None, int]:
     """The request's JSON object, or ``None`` and WeChat's errcode: 44002 empty, 47001 not JSON."""
     raw = await request.read()
     if not raw.strip():
@@ -517,14 +515,14 @@ def _platform_error(errcode: int, errmsg: str | None = None) -> web.Response:
     return _platform_json({"errcode": errcode, "errmsg": message})
 
 
-def _platform_json(body: Mapping[str, Any]) -> web.Response:
+def _platform_json(body: Mapping[str, object]) -> web.Response:
     """JSON labelled as WeChat's ``cgi-bin`` endpoints label it."""
     return web.Response(
         body=orjson.dumps(body), headers={"Content-Type": "application/json; encoding=utf-8"}
     )
 
 
-def _text_json(body: Mapping[str, Any]) -> web.Response:
+def _text_json(body: Mapping[str, object]) -> web.Response:
     """JSON labelled ``text/plain``, as WeChat's ``sns/*`` endpoints do."""
     return web.Response(body=orjson.dumps(body), content_type="text/plain")
 

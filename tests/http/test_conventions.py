@@ -7,7 +7,13 @@ import re
 
 import pytest
 
+from adapters.memory import (
+    InMemoryCodeExchangeRegistry,
+    InMemorySessionStore,
+    InMemoryUserRepository,
+)
 from domain.errors import StoreUnavailable
+from tests.fakes import FakeClock
 from tests.http.conftest import Service
 
 SANE_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
@@ -88,7 +94,7 @@ async def test_readyz_says_ok_when_both_stores_answer(service: Service) -> None:
         }
 
 
-class _Down:
+class _Down(InMemoryUserRepository):
     async def ping(self) -> None:
         await asyncio.sleep(0)
         raise StoreUnavailable()
@@ -103,12 +109,16 @@ async def test_readyz_is_503_and_names_the_store_that_is_down(service: Service) 
         assert body["checks"] == {"sessions": "ok", "users": "down"}
 
 
-class _Broken:
+class _Broken(InMemorySessionStore):
     async def ping(self) -> None:
         raise RuntimeError("secret-internal-detail")
 
 
-@pytest.mark.parametrize("service_overrides", [{"session_store": _Broken()}])
+_BROKEN = _Broken(clock=FakeClock(), session_secret="s" * 32,
+                  registry=InMemoryCodeExchangeRegistry(clock=FakeClock()))
+
+
+@pytest.mark.parametrize("service_overrides", [{"session_store": _BROKEN}])
 async def test_an_unexpected_failure_is_a_bare_500_without_detail(service: Service) -> None:
     async with service.http.get(f"{service.url}/readyz") as response:
         assert response.status == 500

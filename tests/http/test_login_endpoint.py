@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from adapters.memory import InMemoryCodeExchangeRegistry, InMemorySessionStore
 from domain.errors import (
     InvalidCode,
     StoreUnavailable,
@@ -16,6 +17,7 @@ from domain.errors import (
     WeChatRateLimited,
     WeChatTimeout,
 )
+from tests.fakes import FakeClock
 from tests.http.conftest import Service
 
 
@@ -179,7 +181,7 @@ async def test_an_unknown_code_is_401_invalid_code(service: Service) -> None:
     assert_error(status, body, 401, "invalid_code")
 
 
-class _DownSessions:
+class _DownSessions(InMemorySessionStore):
     async def record_login(self, *args: object, **kwargs: object) -> str:
         raise StoreUnavailable()
 
@@ -187,7 +189,11 @@ class _DownSessions:
         raise StoreUnavailable()
 
 
-@pytest.mark.parametrize("service_overrides", [{"session_store": _DownSessions()}])
+_DOWN = _DownSessions(clock=FakeClock(), session_secret="s" * 32,
+                      registry=InMemoryCodeExchangeRegistry(clock=FakeClock()))
+
+
+@pytest.mark.parametrize("service_overrides", [{"session_store": _DOWN}])
 async def test_a_session_store_that_cannot_be_reached_is_503_unavailable(
     service: Service,
 ) -> None:

@@ -11,9 +11,10 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.instrumented import (
-    InstrumentedSessionStore,
-    InstrumentedWeChatPlatform,
+    SESSIONS,
+    WECHAT_PLATFORM,
     PortMetrics,
+    instrumented,
     wechat_errcode,
     wechat_outcome,
 )
@@ -105,7 +106,7 @@ async def test_access_token_fetches_are_counted_and_logged_as_events(
 ) -> None:
     registry = CollectorRegistry()
     fake = InMemoryWeChatPlatform()
-    platform = InstrumentedWeChatPlatform(fake, PortMetrics(registry))
+    platform = instrumented(fake, port=WECHAT_PLATFORM, metrics=PortMetrics(registry))
     fake.fail_next("stable_token", WeChatBusy())
     with caplog.at_level(logging.INFO, logger="weapp_login.instrumented"):
         with pytest.raises(WeChatBusy):
@@ -145,7 +146,7 @@ async def test_a_store_going_down_and_back_logs_one_event_each_way_and_times_eve
     inner = FlakySessions(
         clock=clock, session_secret="s" * 32, registry=InMemoryCodeExchangeRegistry(clock=clock)
     )
-    sessions = InstrumentedSessionStore(inner, PortMetrics(registry))
+    sessions = instrumented(inner, port=SESSIONS, metrics=PortMetrics(registry))
     with caplog.at_level(logging.INFO, logger="weapp_login.instrumented"):
         await sessions.ping()
         inner.down = True

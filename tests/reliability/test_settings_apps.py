@@ -340,3 +340,17 @@ def test_without_any_credentials_the_default_app_is_the_simulator() -> None:
                                                              None)
     assert settings.uses_simulator
     assert settings.as_config()["wechat_backend"] == "simulator"
+
+
+def test_the_readme_example_is_a_valid_apps_file(tmp_path: Path) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    example = readme.split("### Apps\n", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "secrets").mkdir()
+    for name in ("shop", "shop-qq", "shop-douyin", "staff"):
+        (tmp_path / "secrets" / name).write_text(WECHAT_SECRET)
+    (tmp_path / "secrets" / "alipay-app-private.pem").write_bytes(private_pem(APP_KEY, PKCS1))
+    (tmp_path / "secrets" / "alipay-public.pem").write_bytes(public_pem(ALIPAY_KEY, SPKI))
+
+    apps = settings_of(tmp_path, example.replace("/run/secrets/", f"{tmp_path}/secrets/")).apps
+
+    assert {app.platform for app in apps} == {"wechat", "qq", "douyin", "alipay", "wecom"}

@@ -15,7 +15,7 @@ from contextvars import ContextVar
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     DotEnvSettingsSource,
@@ -25,13 +25,13 @@ from pydantic_settings import (
 )
 
 from settings import fields as f
+from settings.apps import AppConfig, first_wechat_app, load_apps, shorthand_app
 from settings.fields import ConfigError, SecretFiles, Variables
 
-__all__ = ["ConfigError", "Settings", "load_settings"]
+__all__ = ["AppConfig", "ConfigError", "Settings", "load_settings"]
 
 DEFAULT_WECHAT_API_BASE = "https://api.weixin.qq.com"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/weapp.db"
-SIMULATOR_APPID = "wx0000simulator00"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 TEN_YEARS = 10 * 365 * 86_400
 RESPONSE_TIMEOUT_SECONDS = 30.0
@@ -49,6 +49,8 @@ class Settings(BaseSettings):
         env_file=".env", extra="ignore", frozen=True, validate_default=False
     )
 
+    apps_file: str | None = None
+    """``APPS_FILE``: the TOML file of the apps; unset, the one-app ``WECHAT_*`` shorthand."""
     host: str = "127.0.0.1"
     port: Annotated[int, f.whole(1, 65535)] = 8000
     workers: Annotated[int, f.whole(1, 256)] = 1
@@ -82,6 +84,7 @@ class Settings(BaseSettings):
         default=None, validation_alias="prometheus_multiproc_dir"
     )
     """``PROMETHEUS_MULTIPROC_DIR``: where workers put their metrics; unset, a temporary one."""
+    _apps: tuple[AppConfig, ...] = PrivateAttr(default=())
 
     @model_validator(mode="before")
     @classmethod
@@ -120,6 +123,7 @@ class Settings(BaseSettings):
             raise f.one_line(error) from None
         finally:
             _GIVEN.reset(reset)
+        settings._apps = settings._read_apps()
         settings._check_combinations()
         return settings
 
@@ -128,9 +132,18 @@ class Settings(BaseSettings):
         return self.app_env == "production"
 
     @property
+    def apps(self) -> tuple[AppConfig, ...]:
+        """The apps served, in the file's order (without ``APPS_FILE``: the one app ``default``)."""
+        if not self._apps:
+            self._apps = self._read_apps()
+        return self._apps
+
+    @property
     def uses_simulator(self) -> bool:
-        """No credentials: the built-in WeChat simulator stands in for WeChat."""
-        return self.wechat_appid is None
+        """No credentials: the built-in WeChat simulator stands in for WeChat (for the
+        single-app wiring: the shorthand app, or the first WeChat app of ``APPS_FILE``)."""
+        wechat = first_wechat_app(self.apps)
+        return wechat is None or wechat.simulator
 
     @property
     def uses_development_session_secret(self) -> bool:
@@ -158,20 +171,27 @@ class Settings(BaseSettings):
         values["sessions_backend"] = "redis" if self.uses_redis else "memory"
         # Keys login tokens: the same in every worker and instance; changing it logs users out.
         values["session_secret"] = self.session_secret or DEVELOPMENT_SESSION_SECRET
+        values["apps"] = [app.as_config() for app in self.apps]
+        wechat = first_wechat_app(self.apps) or shorthand_app(None, None, self.wechat_api_base)
         values["wechat_backend"] = "simulator" if self.uses_simulator else "wechat"
-        values["wechat"] = {
-            "appid": self.wechat_appid or SIMULATOR_APPID,
-            "secret": self.wechat_secret or secrets.token_hex(16),
-        }
+        values["wechat"] = {"appid": wechat.appid, "secret": wechat.secret or secrets.token_hex(16)}
+        values["wechat_api_base"] = wechat.api_base
         values["response_timeout_seconds"] = RESPONSE_TIMEOUT_SECONDS
         values.update(_wechat_waits(self.wechat_timeout_seconds))
         return values
+
+    def _read_apps(self) -> tuple[AppConfig, ...]:
+        if self.apps_file is None:
+            return (shorthand_app(self.wechat_appid, self.wechat_secret, self.wechat_api_base),)
+        shorthand = ("wechat_appid", "wechat_secret", "wechat_api_base")
+        given = [name.upper() for name in shorthand if name in self.model_fields_set]
+        return load_apps(self.apps_file, production=self.production, shorthand=given)
 
     def _check_combinations(self) -> None:
         if (self.wechat_appid is None) != (self.wechat_secret is None):
             missing = "WECHAT_SECRET" if self.wechat_secret is None else "WECHAT_APPID"
             raise ConfigError(f"{missing}: set both WECHAT_APPID and WECHAT_SECRET, or neither")
-        if self.production and self.uses_simulator:
+        if self.production and self.apps_file is None and self.wechat_appid is None:
             raise ConfigError(
                 "WECHAT_APPID: required when APP_ENV=production (the simulator is for development)"
             )

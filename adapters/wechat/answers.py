@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from domain.entities import WeChatSession
 from domain.errors import WeChatError
 
 logger = logging.getLogger(__name__)
@@ -58,3 +59,30 @@ def errmsg_without_request_id(value: object) -> str:
         if shorter == text:
             return text.strip()
         text = shorter
+
+
+def login_session(
+    user_id: object,
+    session_key: object,
+    unionid: object,
+    *,
+    platform: str,
+    api: str,
+    note: str = "",
+) -> WeChatSession:
+    """The login a platform answered: its user id and ``session_key`` must be non-empty strings
+    (else ``WeChatError``, logged with ``note``, e.g. a log id); an absent or empty ``unionid``
+    is ``None``. A platform without session keys passes ``session_key=NO_SESSION_KEY``."""
+    has_key = session_key is NO_SESSION_KEY or (isinstance(session_key, str) and session_key)
+    if not (isinstance(user_id, str) and user_id and has_key):
+        logger.warning("%s %s answered no user id or session_key%s", platform, api, note)
+        raise WeChatError(f"{platform}'s answer lacks the user id or the session_key.")
+    return WeChatSession(
+        openid=user_id,
+        session_key=session_key if isinstance(session_key, str) else "",
+        unionid=unionid if isinstance(unionid, str) and unionid else None,
+    )
+
+
+NO_SESSION_KEY = object()
+"""``login_session``'s ``session_key`` for a platform that has none (Alipay): it is ``""``."""

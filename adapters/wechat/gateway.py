@@ -10,7 +10,7 @@ import aiohttp
 from yarl import URL
 
 from adapters.wechat.answers import errcode as read_errcode
-from adapters.wechat.answers import json_object
+from adapters.wechat.answers import json_object, login_session
 from adapters.wechat.http import WeChatClient
 from domain.entities import WeChatSession
 from domain.errors import (
@@ -82,13 +82,10 @@ def _session_from(
             raise failure()
         logger.warning("%s jscode2session answered errcode %d", platform, errcode)
         raise WeChatError(f"{platform} answered errcode {errcode}.")
-    openid, session_key = data.get("openid"), data.get("session_key")
-    if not (isinstance(openid, str) and openid and isinstance(session_key, str) and session_key):
-        logger.warning("%s jscode2session answered no openid or session_key", platform)
-        raise WeChatError(f"{platform}'s answer lacks the openid or the session_key.")
-    unionid = data.get("unionid")
-    return WeChatSession(
-        openid=openid,
-        session_key=session_key,
-        unionid=unionid if isinstance(unionid, str) and unionid else None,
+    return login_session(
+        data.get("openid"),
+        data.get("session_key"),
+        data.get("unionid"),
+        platform=platform,
+        api="jscode2session",
     )

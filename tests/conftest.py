@@ -13,6 +13,7 @@ pytest_plugins = [
     "tests.fixtures.mariadb_server",
     "tests.fixtures.postgres_server",
     "tests.fixtures.wechat_simulator",
+    "tests.fixtures.platform_simulators",
 ]
 
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from functools import cached_property
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import aiohttp
 from yarl import URL
 
-from adapters.wechat.answers import JsonObject, json_object
 from adapters.wechat.answers import errcode as read_errcode
+from adapters.wechat.answers import json_object, login_session
 from adapters.wechat.http import WeChatClient
 from domain.entities import WeChatSession
 from domain.errors import (
@@ -20,7 +20,6 @@ from domain.errors import (
     WeChatError,
     WeChatFailure,
     WeChatRateLimited,
-    WeChatTimeout,
 )
 from domain.ports import WeChatGateway
 
@@ -49,60 +48,45 @@ class AiohttpWeChatGateway(WeChatClient, WeChatGateway):
       for a slot and the call together.
     """
 
-    @cached_property
-    def _url(self) -> URL:
-        return URL(self._base + "/sns/jscode2session")
+    errcodes: ClassVar[Mapping[int, type[WeChatFailure]]] = _ERRCODES
+    """The platform's errcodes that mean something else than ``WeChatError`` (-1 aside)."""
+
+    def __init__(self, session: aiohttp.ClientSession, **options: Any) -> None:
+        super().__init__(session, **options)
+        self._url = URL(self._base + "/sns/jscode2session")
 
     async def code_to_session(self, code: str) -> WeChatSession:
-        status, body = await self._get(
-            {
+        body = await self._send(
+            "jscode2session",
+            "GET",
+            self._url,
+            params={
                 "appid": self._appid,
                 "secret": self._secret,
                 "js_code": code,
                 "grant_type": "authorization_code",
-            }
+            },
         )
-        if status >= 300:
-            logger.warning("WeChat jscode2session answered HTTP %d", status)
-            raise WeChatError(f"WeChat answered HTTP {status}.")
-        return _session_from(json_object(body, api="jscode2session"))
-
-    async def _get(self, params: dict[str, str]) -> tuple[int, bytes]:
-        try:
-            async with (
-                asyncio.timeout(self._deadline),
-                self._limit.slot(),
-                self._session.get(
-                    self._url, params=params, timeout=self._timeout, allow_redirects=False
-                ) as resp,
-            ):
-                return resp.status, await resp.read()
-        except TimeoutError:  # asyncio's and aiohttp's timeouts (also an OSError: caught first)
-            logger.warning("WeChat jscode2session timed out")
-            raise WeChatTimeout() from None
-        except (aiohttp.ClientError, OSError, ValueError) as exc:
-            name = type(exc).__name__
-            logger.warning("WeChat jscode2session unreachable: %s", name)
-            raise WeChatError(f"WeChat could not be reached ({name}).") from None
+        data = json_object(body, api="jscode2session", platform=self.platform)
+        return _session_from(data, self.errcodes, self.platform)
 
 
-def _session_from(data: JsonObject) -> WeChatSession:
-    errcode = read_errcode(data.get("errcode"))
+def _session_from(
+    data: dict[str, Any], errcodes: Mapping[int, type[WeChatFailure]], platform: str
+) -> WeChatSession:
+    errcode = read_errcode(data.get("errcode"), platform=platform)
     if errcode == -1:
         raise WeChatBusy(retry_after=1)
     if errcode:
-        failure = _ERRCODES.get(errcode)
+        failure = errcodes.get(errcode)
         if failure is not None:
             raise failure()
-        logger.warning("WeChat jscode2session answered errcode %d", errcode)
-        raise WeChatError(f"WeChat answered errcode {errcode}.")
-    openid, session_key = data.get("openid"), data.get("session_key")
-    if not (isinstance(openid, str) and openid and isinstance(session_key, str) and session_key):
-        logger.warning("WeChat jscode2session answered no openid or session_key")
-        raise WeChatError("WeChat's answer lacks the openid or the session_key.")
-    unionid = data.get("unionid")
-    return WeChatSession(
-        openid=openid,
-        session_key=session_key,
-        unionid=unionid if isinstance(unionid, str) and unionid else None,
+        logger.warning("%s jscode2session answered errcode %d", platform, errcode)
+        raise WeChatError(f"{platform} answered errcode {errcode}.")
+    return login_session(
+        data.get("openid"),
+        data.get("session_key"),
+        data.get("unionid"),
+        platform=platform,
+        api="jscode2session",
     )

@@ -1,15 +1,20 @@
-"""The process's one HTTP client session (keep-alive pool) for calls to WeChat, and the bound on
-how many of those calls may be in flight or waiting."""
+"""The process's one HTTP client session (keep-alive pool) for calls to WeChat and the other
+mini-program platforms, the bound on how many of those calls may be in flight or waiting, and
+the one way an adapter makes a call."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 import aiohttp
+from yarl import URL
 
-from domain.errors import WeChatOverloaded
+from domain.errors import WeChatError, WeChatOverloaded, WeChatTimeout
+
+logger = logging.getLogger(__name__)
 
 
 async def open_client_session(
@@ -96,10 +101,76 @@ def unlimited() -> WeChatCallLimit:
     return WeChatCallLimit(max_in_flight=UNLIMITED_CALLS, backlog=0)
 
 
-class WeChatClient:
-    """What every WeChat adapter holds: the shared session, the app's credentials, the call
-    limit and the deadline of one call (waiting for a slot included). ``repr`` hides the secret.
+class PlatformClient:
+    """What every platform adapter holds: the shared session, the call limit, the API root and
+    the deadline of one call (waiting for a slot included); ``_send`` makes one call.
+
+    ``platform`` names the platform in logs and error messages.
     """
+
+    platform = "WeChat"
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        base_url: str,
+        timeout: float,
+        limit: WeChatCallLimit | None = None,
+    ) -> None:
+        self._session = session
+        self._limit = limit or unlimited()
+        self._deadline = timeout
+        self._base = base_url.rstrip("/")
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+
+    async def _send(
+        self,
+        api: str,
+        method: str,
+        url: URL,
+        *,
+        params: Mapping[str, str] | None = None,
+        data: bytes | Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> bytes:
+        """One call, made once: the body of an HTTP 2xx answer, else ``WeChatError``; no answer
+        within the deadline is ``WeChatTimeout``.
+
+        Driver exceptions are not chained, since theirs can hold the request URL, whose query
+        may carry a secret or an access token; logs name at most the HTTP status or the
+        exception's type.
+        """
+        try:
+            async with (
+                asyncio.timeout(self._deadline),
+                self._limit.slot(),
+                self._session.request(
+                    method,
+                    url,
+                    params=params,
+                    data=data,
+                    headers=headers,
+                    timeout=self._timeout,
+                    allow_redirects=False,
+                ) as resp,
+            ):
+                status, body = resp.status, await resp.read()
+        except TimeoutError:  # asyncio's and aiohttp's timeouts (also an OSError: caught first)
+            logger.warning("%s %s timed out", self.platform, api)
+            raise WeChatTimeout() from None
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            name = type(exc).__name__
+            logger.warning("%s %s unreachable: %s", self.platform, api, name)
+            raise WeChatError(f"{self.platform} could not be reached ({name}).") from None
+        if status >= 300:
+            logger.warning("%s %s answered HTTP %d", self.platform, api, status)
+            raise WeChatError(f"{self.platform} answered HTTP {status}.")
+        return body
+
+
+class WeChatClient(PlatformClient):
+    """A ``PlatformClient`` with an app's ``appid`` and ``secret``. ``repr`` hides the secret."""
 
     def __init__(
         self,
@@ -111,13 +182,9 @@ class WeChatClient:
         timeout: float,
         limit: WeChatCallLimit | None = None,
     ) -> None:
-        self._session = session
-        self._limit = limit or unlimited()
-        self._deadline = timeout
-        self._base = base_url.rstrip("/")
+        super().__init__(session, base_url=base_url, timeout=timeout, limit=limit)
         self._appid = appid
         self._secret = secret
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self._base!r}, appid={self._appid!r})"

@@ -3,17 +3,15 @@ subscribe messages, read leniently, each call made once."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
-import aiohttp
 import orjson
 from yarl import URL
 
 from adapters.wechat.answers import JsonObject, errmsg_without_request_id, json_object
 from adapters.wechat.answers import errcode as read_errcode
 from adapters.wechat.http import WeChatClient
-from domain.errors import WeChatBusy, WeChatError, WeChatFailure, WeChatRateLimited, WeChatTimeout
+from domain.errors import WeChatBusy, WeChatError, WeChatFailure, WeChatRateLimited
 from domain.platform import IssuedToken, PhoneNumber, SubscribeMessage, WeChatPlatform
 from domain.platform_errors import (
     AccessTokenInvalid,
@@ -131,31 +129,14 @@ class AiohttpWeChatPlatform(WeChatClient, WeChatPlatform):
         if access_token is not None:
             params["access_token"] = access_token
         headers = {"Content-Type": "application/json"} if body is not None else None
-        try:
-            async with (
-                asyncio.timeout(self._deadline),
-                self._limit.slot(),
-                self._session.request(
-                    method,
-                    URL(self._base + path),
-                    params=params or None,
-                    data=None if body is None else orjson.dumps(body),
-                    headers=headers,
-                    timeout=self._timeout,
-                    allow_redirects=False,
-                ) as resp,
-            ):
-                status, raw = resp.status, await resp.read()
-        except TimeoutError:  # asyncio's and aiohttp's timeouts (also an OSError: caught first)
-            logger.warning("WeChat %s timed out", api)
-            raise WeChatTimeout() from None
-        except (aiohttp.ClientError, OSError, ValueError) as exc:
-            name = type(exc).__name__
-            logger.warning("WeChat %s unreachable: %s", api, name)
-            raise WeChatError(f"WeChat could not be reached ({name}).") from None
-        if status >= 300:
-            logger.warning("WeChat %s answered HTTP %d", api, status)
-            raise WeChatError(f"WeChat answered HTTP {status}.")
+        raw = await self._send(
+            api,
+            method,
+            URL(self._base + path),
+            params=params or None,
+            data=None if body is None else orjson.dumps(body),
+            headers=headers,
+        )
         return json_object(raw, api=api)
 
 

@@ -7,6 +7,8 @@ a ``session_key`` that rotates on every login.
 
 Code grammar (tests and the README rely on it)
 ----------------------------------------------
+The grammar every platform of the simulator shares (``adapters/simulator/codes.py``):
+
 - Any code of 1-128 printable ASCII characters (``!`` .. ``~``) is valid once; sent again it gets
   40163 "code been used". Other codes get 40029.
 - The *user part* is the text before the first ``:`` (the whole code when there is none):
@@ -70,38 +72,43 @@ Platform endpoints (they need an ``access_token``; JSON labelled
 - ``GET /__sim/platform`` -> ``{"token_fetches": N, "sent": M}``.
 
 Standalone: ``python -m adapters.wechat.simulator --port 8081 --appid X --secret Y --latency 0.05``
-prints ``wechat simulator listening on http://127.0.0.1:8081`` and serves until interrupted.
+serves every platform (``adapters/simulator/server.py``, see there for the other platforms'
+options), prints ``wechat simulator listening on http://127.0.0.1:8081`` and then the Alipay
+public key, and serves until interrupted.
 
 New endpoints are one handler method plus one line in ``_routes``.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import base64
 import hashlib
 import hmac
 import re
 import secrets
-import signal
 import sys
 import time
-from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from typing import Any, Protocol
 
 import orjson
 from aiohttp import web
 
-from domain.codes import is_well_formed_code
+from adapters.simulator.codes import (
+    CLOSING,
+    CodeBook,
+    Handler,
+    Route,
+    application,
+    special,
+    variant,
+)
 
 DEFAULT_APPID = "wx-simulator"
 DEFAULT_SECRET = "simulator-secret"  # noqa: S105 - a simulator's well-known credential
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-_CLOSING = web.AppKey("closing", asyncio.Event)
+__all__ = ["Handler", "WeChatSimulator", "run_simulator"]
 
 _PHONE_CODE = re.compile(r"phone-(?:(?P<country>[1-9][0-9]{0,3})-)?(?P<pure>[0-9]{4,15})")
 _OPENID = re.compile(r"o[A-Za-z0-9_-]{27}")
@@ -145,7 +152,7 @@ _ERRMSGS: dict[int, str] = {
 }
 
 
-class WeChatSimulator:
+class WeChatSimulator(CodeBook[int]):
     """WeChat's state (apps, used codes) and test hooks; ``make_app()`` serves it."""
 
     def __init__(
@@ -157,23 +164,17 @@ class WeChatSimulator:
         token_lifetime: float = 7200.0,
         token_rotate_before: float = 300.0,
     ) -> None:
-        self.appid = appid
+        super().__init__(appid=appid, latency=latency)
         self.secret = secret
-        self.latency = latency
         self.token_lifetime = token_lifetime
         self.token_rotate_before = token_rotate_before
-        self.calls = 0
-        self.code_calls: Counter[str] = Counter()
-        self.unionids: dict[str, str] = {}
         self.token_fetches = 0
         self.session_keys: dict[str, str] = {}
         """The newest ``session_key`` issued per openid."""
         self.templates: dict[str, set[str]] = {}
         self.subscriptions: set[tuple[str, str]] = set()
         self.pages: set[str] | None = None
-        self.sent: list[dict[str, object]] = []
-        self._used: set[str] = set()
-        self._scripted: dict[str, list[int]] = {}
+        self.sent: list[dict[str, Any]] = []
         self._time_offset = 0.0
         self._access_tokens: dict[str, float] = {}
         self._current_token: str | None = None
@@ -181,16 +182,16 @@ class WeChatSimulator:
 
     def make_app(self) -> web.Application:
         """A new aiohttp application over this simulator's state (an app runs only once)."""
-        app = web.Application()
-        app[_CLOSING] = asyncio.Event()
-        app.on_shutdown.append(_wake_hanging)
-        for method, path, handler in self._routes():
-            app.router.add_route(method, path, handler)
-        return app
+        return application(self._routes())
 
-    def _routes(self) -> list[tuple[str, str, Handler]]:
+    def login_route(self, prefix: str = "") -> Route:
+        """``GET {prefix}/sns/jscode2session`` (QQ's is WeChat's, under its own prefix)."""
+        return ("GET", prefix + "/sns/jscode2session", self._wechat(self._jscode2session))
+
+    def api_routes(self) -> list[Route]:
+        """WeChat's API, without the test hooks."""
         return [
-            ("GET", "/sns/jscode2session", self._wechat(self._jscode2session)),
+            self.login_route(),
             ("POST", "/cgi-bin/stable_token", self._wechat(self._stable_token)),
             ("POST", "/wxa/business/getuserphonenumber", self._wechat(self._phone_number)),
             ("GET", "/wxa/checksession", self._wechat(self._check_session)),
@@ -198,26 +199,17 @@ class WeChatSimulator:
             ("GET", "/cgi-bin/stable_token", self._wechat(_require_post)),
             ("GET", "/wxa/business/getuserphonenumber", self._wechat(_require_post)),
             ("GET", "/cgi-bin/message/subscribe/send", self._wechat(_require_post)),
+        ]
+
+    def _routes(self) -> list[Route]:
+        return [
+            *self.api_routes(),
             ("GET", "/__sim/stats", self._stats),
             ("GET", "/__sim/platform", self._platform_stats),
             ("POST", "/__sim/reset", self._reset),
         ]
 
     # ---- state --------------------------------------------------------------------------
-
-    def openid_for(self, user: str) -> str:
-        return "o" + _digest(f"{self.appid}:{user}")[:27]
-
-    def unionid_for(self, user: str) -> str | None:
-        if user in self.unionids:
-            return self.unionids[user]
-        if user.startswith("u-"):
-            return "oU" + _digest(f"unionid:{self.appid}:{user}")[:26]
-        return None
-
-    def fail_next(self, code: str, errcode: int, *, times: int = 1) -> None:
-        """Answer ``errcode`` to the next ``times`` calls with ``code``, before anything else."""
-        self._scripted.setdefault(code, []).extend([errcode] * times)
 
     def expire_access_token(self) -> None:
         """Revoke the current access token: 40001 on its next use, a new one on the next fetch."""
@@ -233,11 +225,7 @@ class WeChatSimulator:
         return time.time() + self._time_offset
 
     def reset(self) -> None:
-        self.calls = 0
-        self.code_calls.clear()
-        self.unionids.clear()
-        self._used.clear()
-        self._scripted.clear()
+        super().reset()
         self.token_fetches = 0
         self.session_keys.clear()
         self.templates.clear()
@@ -251,19 +239,12 @@ class WeChatSimulator:
     # ---- WeChat endpoints ---------------------------------------------------------------
 
     def _wechat(self, handler: Handler) -> Handler:
-        async def answer(request: web.Request) -> web.StreamResponse:
-            if self.latency > 0:
-                await asyncio.sleep(self.latency)
-            return await handler(request)
-
-        return answer
+        return self.answer(handler)
 
     async def _jscode2session(self, request: web.Request) -> web.StreamResponse:
-        self.calls += 1
         query = request.query
         code = query.get("js_code", "")
-        if code:
-            self.code_calls[code] += 1
+        self.count(code)
         refused = self._check_app(query)
         if refused is not None:
             return _error(refused, code)
@@ -271,17 +252,22 @@ class WeChatSimulator:
             return _error(40002, code)
         if not code:
             return _error(41008, code)
-        scripted = self._scripted.get(code)
-        if scripted:
-            return _error(scripted.pop(0), code)
-        special = await _special(code, request.app[_CLOSING])
-        if special is not None:
-            return special
-        if not is_well_formed_code(code):
-            return _error(40029, code)
-        if code in self._used:
-            return _error(40163, code)
-        self._used.add(code)
+        scripted = self.scripted(code)
+        if scripted is not None:
+            return _error(scripted, code)
+        failed = await special(
+            code,
+            request.app[CLOSING],
+            error=lambda prefix: _error(
+                _ERROR_PREFIXES[prefix][0], code, _ERROR_PREFIXES[prefix][1]
+            ),
+            no_key=lambda code: _text_json({"openid": self.openid_for("nokey:" + code)}),
+        )
+        if failed is not None:
+            return failed
+        taken = self.take(code)
+        if taken != "ok":
+            return _error(40163 if taken == "used" else 40029, code)
         return self._session(code)
 
     def _check_app(self, query: Mapping[str, object]) -> int | None:
@@ -305,10 +291,10 @@ class WeChatSimulator:
         unionid = self.unionid_for(user)
         if unionid is not None:
             body["unionid"] = unionid
-        variant = _variant(code) % 3
-        if variant == 1:
+        chosen = variant(code) % 3
+        if chosen == 1:
             body["errcode"] = 0
-        elif variant == 2:
+        elif chosen == 2:
             body = {"errcode": 0, "errmsg": "ok", **body}
         return _text_json(body)
 
@@ -367,7 +353,7 @@ class WeChatSimulator:
         info = {
             "phoneNumber": pure if country == "86" else f"+{country}{pure}",
             "purePhoneNumber": pure,
-            "countryCode": int(country) if _variant(code) & 1 else country,
+            "countryCode": int(country) if variant(code) & 1 else country,
             "watermark": {"timestamp": int(self.now()), "appid": self.appid},
         }
         return _platform_json({"errcode": 0, "errmsg": "ok", "phone_info": info})
@@ -443,42 +429,13 @@ class WeChatSimulator:
         return web.json_response({"calls": self.calls})
 
 
-async def _special(code: str, closing: asyncio.Event) -> web.StreamResponse | None:
-    for prefix, (errcode, errmsg) in _ERROR_PREFIXES.items():
-        if code.startswith(prefix):
-            return _error(errcode, code, errmsg)
-    if code.startswith("garbage"):
-        return web.Response(text="<html>busy</html>", content_type="text/html")
-    if code.startswith("http500"):
-        return web.Response(status=500, text="Internal Server Error")
-    if code.startswith("nokey"):
-        return _text_json({"openid": "o" + _digest(code)[:27]})
-    if code.startswith("hang"):
-        await closing.wait()
-        raise web.HTTPServiceUnavailable()
-    return None
-
-
-async def _wake_hanging(app: web.Application) -> None:
-    app[_CLOSING].set()
-
-
-def _digest(text: str) -> str:
-    return base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).decode()
-
-
-def _variant(code: str) -> int:
-    """A stable per-code choice among WeChat's body variants."""
-    return hashlib.sha256(code.encode()).digest()[0]
-
-
 def _rid() -> str:
     return f"{int(time.time()):08x}-{secrets.token_hex(4)}-{secrets.token_hex(4)}"
 
 
 def _error(errcode: int, code: str, errmsg: str | None = None) -> web.Response:
     message = f"{errmsg or _ERRMSGS.get(errcode, 'unknown error')}, rid: {_rid()}"
-    value: int | str = str(errcode) if _variant(code) & 0x80 else errcode
+    value: int | str = str(errcode) if variant(code) & 0x80 else errcode
     return _text_json({"errcode": value, "errmsg": message})
 
 
@@ -527,9 +484,13 @@ def _text_json(body: Mapping[str, object]) -> web.Response:
     return web.Response(body=orjson.dumps(body), content_type="text/plain")
 
 
+class Servable(Protocol):
+    def make_app(self) -> web.Application: ...
+
+
 @asynccontextmanager
 async def run_simulator(
-    simulator: WeChatSimulator, *, host: str = "127.0.0.1", port: int = 0
+    simulator: Servable, *, host: str = "127.0.0.1", port: int = 0
 ) -> AsyncIterator[str]:
     """Serve ``simulator`` on ``host:port`` (0: a free port); yield its base URL."""
     runner = web.AppRunner(
@@ -548,25 +509,11 @@ async def run_simulator(
         await runner.cleanup()
 
 
-async def _serve(args: argparse.Namespace) -> None:
-    simulator = WeChatSimulator(appid=args.appid, secret=args.secret, latency=args.latency)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    async with run_simulator(simulator, host=args.host, port=args.port) as url:
-        print(f"wechat simulator listening on {url}", flush=True)
-        await stop.wait()
-
-
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Serve the WeChat API simulator.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--appid", default=DEFAULT_APPID)
-    parser.add_argument("--secret", default=DEFAULT_SECRET)
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds added per answer")
-    asyncio.run(_serve(parser.parse_args(argv)))
+    """Serve every platform's simulator (see ``adapters/simulator/server.py``)."""
+    from adapters.simulator.server import main as serve_all  # noqa: PLC0415 - it imports this
+
+    serve_all(argv)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import shutil
@@ -119,5 +118,4 @@ async def proxied(tmp_path: Path) -> AsyncIterator[Proxied]:
     async with run_service(env, tmp_path / "service.log") as service:
         upstream = service.url.removeprefix("http://")
         with run_nginx(tmp_path / "nginx", upstream) as nginx:
-            await asyncio.to_thread(wait_for_a_fresh_minute)
             yield Proxied(nginx=nginx, service=service)

@@ -19,7 +19,7 @@ USER 10001
 EXPOSE 8000
 # /healthz: the process serves. Orchestrators route traffic on /readyz instead (see k8s/).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
-    CMD [".venv/bin/python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8000'), timeout=2)"]
+    CMD ["/app/.venv/bin/python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8000'), timeout=2)"]
 # SIGTERM finishes the requests in flight (within 10 s) and exits: give `docker stop -t 20`.
 STOPSIGNAL SIGTERM
-CMD [".venv/bin/python", "-m", "entrypoints"]
+CMD ["/app/.venv/bin/python", "-m", "entrypoints"]

@@ -18,6 +18,7 @@ from entrypoints.http import request_id_of
 from entrypoints.logs import request_id
 from entrypoints.metrics import HttpMetrics, mark_worker_dead
 from entrypoints.routes import ROUTES
+from entrypoints.version import VERSION
 
 logger = logging.getLogger("weapp_login")
 access_logger = logging.getLogger("weapp_login.access")
@@ -52,7 +53,7 @@ def create_app(container: Any, *, name: str = "weapp_login") -> Sanic:
     routes = [route for route in ROUTES
               if route.path != "/metrics" or _metrics_on_main_port(container.config)]
     openapi.install(
-        app, routes, title="weapp-login", version="1",
+        app, routes, title="weapp-login", version=VERSION,
         description="Logs WeChat mini-program users in and keeps them logged in. "
         "Every error has the body `{\"error\": {\"code\", \"message\"}}`; every response "
         "carries `X-Request-ID`.",

@@ -15,7 +15,7 @@ help:
 	@echo "make run      start the service on embedded defaults (simulator, memory sessions, SQLite)"
 	@echo "make test     install what is missing, then run every test (real Redis and MariaDB)"
 	@echo "make migrate  apply the database migrations to DATABASE_URL"
-	@echo "make lint     ruff, mypy (strict on domain/) and the architecture contracts"
+	@echo "make lint     ruff, mypy --strict (domain, adapters, entrypoints, settings, container) and the architecture contracts"
 	@echo "make lock     regenerate requirements.lock and requirements-dev.lock (hashed)"
 	@echo "make bench    the benchmark (see README)"
 

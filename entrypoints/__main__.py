@@ -15,7 +15,7 @@ import sys
 import tempfile
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from settings import ConfigError, Settings
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("weapp_login")
 
 
-def build_app() -> Sanic:
+def build_app() -> Sanic[Any, Any]:
     """The app of one worker: settings from the environment, a fresh container."""
     from container import Container
     from entrypoints.app import create_app
@@ -51,7 +51,7 @@ GC_YOUNG_THRESHOLD = 10_000
 """Net allocations between two young-generation collections (CPython's default is 700)."""
 
 
-async def _freeze_startup_objects(app: Sanic) -> None:
+async def _freeze_startup_objects(app: Sanic[Any, Any]) -> None:
     """Hide what start-up made (modules, the app, the pools) from the garbage collector.
 
     Otherwise every full collection walks those ~130,000 objects again: a pause of about 100 ms
@@ -158,7 +158,7 @@ def _serve(settings: Settings) -> int:
     return 0
 
 
-def _metrics_listener(settings: Settings, app: Sanic) -> MetricsListener | None:
+def _metrics_listener(settings: Settings, app: Sanic[Any, Any]) -> MetricsListener | None:
     """With ``METRICS_PORT``, ``/metrics`` served from this process (``metrics_listener.py``):
     with one worker this process is the worker, whose registry it reads; with several, the
     registry is ignored and every worker's files are summed. ``OSError``: it cannot listen."""

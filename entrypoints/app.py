@@ -26,7 +26,7 @@ access_logger = logging.getLogger("weapp_login.access")
 REQUEST_MAX_SIZE = 64 * 1024
 REQUEST_MAX_HEADER_SIZE = 8 * 1024
 
-def create_app(container: Any, *, name: str = "weapp_login") -> Sanic:
+def create_app(container: Any, *, name: str = "weapp_login") -> Sanic[Any, Any]:
     """Build the app around a wired-or-not container (see ``container.Container``).
 
     The container is duck-typed here so that ``entrypoints`` never imports the adapters.
@@ -60,7 +60,7 @@ def create_app(container: Any, *, name: str = "weapp_login") -> Sanic:
     )
 
     app.register_middleware(_tag_request, "request")
-    app.register_middleware(_tag_response, "response")
+    app.register_middleware(_tag_response, "response")  # type: ignore[arg-type]  # Sanic types response middleware loosely
     app.register_listener(_open_resources, "before_server_start")
     app.register_listener(_close_resources, "after_server_stop")
     return app
@@ -95,7 +95,7 @@ async def _tag_response(request: Request, response: HTTPResponse) -> None:
     request_id.set(None)
 
 
-async def _open_resources(app: Sanic) -> None:
+async def _open_resources(app: Sanic[Any, Any]) -> None:
     """Open the worker's resources by resolving each use case once (``<name>_use_case``).
 
     Resolving them here, not per request, spares every request dependency-injector's
@@ -112,7 +112,7 @@ async def _open_resources(app: Sanic) -> None:
     logger.info("worker ready", extra={"event": "worker_started"})
 
 
-async def _close_resources(app: Sanic) -> None:
+async def _close_resources(app: Sanic[Any, Any]) -> None:
     container = app.ctx.container
     shutdown = container.shutdown_resources()
     if inspect.isawaitable(shutdown):

@@ -37,7 +37,7 @@ from entrypoints.version import VERSION
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 """Decided when this module is imported, as prometheus_client decides how to store values."""
 
-disable_created_metrics()  # the *_created series double the text and say nothing here
+disable_created_metrics()  # type: ignore[no-untyped-call]  # the *_created series double the text and say nothing here
 
 REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
@@ -106,7 +106,7 @@ def exposition(registry: CollectorRegistry) -> bytes:
     """The Prometheus text of ``registry``, or of every worker's files in multiprocess mode."""
     if MULTIPROCESS:
         registry = CollectorRegistry()
-        prometheus_multiprocess.MultiProcessCollector(registry)
+        prometheus_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         add_runtime_series(registry)
     return generate_latest(registry)
 
@@ -114,7 +114,7 @@ def exposition(registry: CollectorRegistry) -> bytes:
 def mark_worker_dead() -> None:
     """Let the multiprocess files of this worker's live gauges go (counters keep counting)."""
     if MULTIPROCESS:
-        prometheus_multiprocess.mark_process_dead(os.getpid())
+        prometheus_multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
 
 async def metrics(request: Request) -> HTTPResponse:

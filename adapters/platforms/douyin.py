@@ -12,9 +12,9 @@ answer's ``log_id``. Douyin documents no rate-limit or blocked-user code.
 from __future__ import annotations
 
 import logging
+from functools import cached_property
 from typing import Any
 
-import aiohttp
 import orjson
 from yarl import URL
 
@@ -37,9 +37,9 @@ class AiohttpDouyinGateway(WeChatClient, WeChatGateway):
 
     platform = "Douyin"
 
-    def __init__(self, session: aiohttp.ClientSession, **options: Any) -> None:
-        super().__init__(session, **options)
-        self._url = URL(self._base + "/api/apps/v2/jscode2session")
+    @cached_property
+    def _url(self) -> URL:
+        return URL(self._base + "/api/apps/v2/jscode2session")
 
     async def code_to_session(self, code: str) -> WeChatSession:
         request = {"appid": self._appid, "secret": self._secret, "code": code, "anonymous_code": ""}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from functools import cached_property
 from typing import Any, ClassVar
 
-import aiohttp
 from yarl import URL
 
 from adapters.wechat.answers import errcode as read_errcode
@@ -51,9 +51,9 @@ class AiohttpWeChatGateway(WeChatClient, WeChatGateway):
     errcodes: ClassVar[Mapping[int, type[WeChatFailure]]] = _ERRCODES
     """The platform's errcodes that mean something else than ``WeChatError`` (-1 aside)."""
 
-    def __init__(self, session: aiohttp.ClientSession, **options: Any) -> None:
-        super().__init__(session, **options)
-        self._url = URL(self._base + "/sns/jscode2session")
+    @cached_property
+    def _url(self) -> URL:
+        return URL(self._base + "/sns/jscode2session")
 
     async def code_to_session(self, code: str) -> WeChatSession:
         body = await self._send(

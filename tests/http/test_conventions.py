@@ -1,4 +1,4 @@
-"""API.md "Conventions": error shape, request ids, limits, unknown paths and methods, probes."""
+"""the contract's "Conventions": error shape, request ids, limits, unknown paths and methods, probes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""API.md "WeChat platform features": every row over real HTTP, on real Redis and MariaDB, with
+"""the contract's "WeChat platform features": every row over real HTTP, on real Redis and MariaDB, with
 the WeChat simulator served on loopback."""
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ What the service's client sees when a master's process is killed (SIGKILL; no re
 - keys in that master's slots: ``StoreUnavailable`` (HTTP 503 ``unavailable``) at once: the
   connection is refused, the client reloads the slot map from a live node, tries once more, is
   refused again. Across a network a dead host costs the connect timeout (1 s) instead; a hung
-  master costs the socket timeout (1 s, not retried): both within API.md's 2 s;
+  master costs the socket timeout (1 s, not retried): both within the documented 2 s;
 - keys on the other masters: served as before, concurrently with the failures
   (``cluster-require-full-coverage no``; with ``yes``, the default, the other masters refuse
   every command too once the dead one is marked failed, after ``cluster-node-timeout``);
@@ -48,7 +48,7 @@ from tests.serving import make_container, serve
 pytestmark = pytest.mark.integration
 
 BOUND = 2.0
-"""API.md: a store that cannot be reached answers 503 within 2 s."""
+"""Documented: a store that cannot be reached answers 503 within 2 s."""
 USERS = range(1, 31)
 
 

@@ -24,7 +24,7 @@ from tests.serving import make_container, serve
 pytestmark = pytest.mark.integration
 
 BOUND = 2.0
-"""API.md: an endpoint whose store cannot be reached answers 503 within 2 s."""
+"""Documented: an endpoint whose store cannot be reached answers 503 within 2 s."""
 
 
 def assert_unavailable_in_time(answers: dict[str, Answer]) -> None:

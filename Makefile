@@ -17,7 +17,7 @@ help:
 	@echo "make migrate  apply the database migrations to DATABASE_URL"
 	@echo "make lint     ruff, mypy --strict (domain, adapters, entrypoints, settings, container) and the architecture contracts"
 	@echo "make lock     regenerate requirements.lock and requirements-dev.lock (hashed)"
-	@echo "make bench    the benchmark (see README)"
+	@echo "make bench    the benchmark (docs/PERFORMANCE.md)"
 
 # Two locks, both with hashes: requirements.lock is what the service runs on (every database
 # driver included, so any DATABASE_URL works); requirements-dev.lock adds the test, lint and lock
@@ -76,7 +76,7 @@ lint: $(DEV_STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
-# Issue 4's benchmark (README, "Performance"): about six minutes, all on loopback. wrk and the
+# The benchmark (docs/PERFORMANCE.md): about six minutes, all on loopback. wrk and the
 # bench's own tools (bench/requirements.txt) are installed here only: the tests do not need them.
 bench: system-deps $(DEV_STAMP) check-dists
 	@command -v wrk >/dev/null || { echo "installing: wrk"; \

@@ -1,6 +1,7 @@
 """A stand-in for WeChat's server API, for development, tests and benchmarks (aiohttp.web).
 
-It behaves like the real ``GET /sns/jscode2session`` as documented and as observed: HTTP 200 for errors, JSON labelled ``text/plain``, ``errmsg`` ending with
+It behaves like the real ``GET /sns/jscode2session`` as documented and as observed: HTTP 200
+for errors, JSON labelled ``text/plain``, ``errmsg`` ending with
 ``rid: xxxxxxxx-xxxxxxxx-xxxxxxxx``, ``errcode`` absent, ``0`` or a string, single-use codes,
 a ``session_key`` that rotates on every login.
 

@@ -1,4 +1,4 @@
-"""the contract's "Conventions": error shape, request ids, limits, unknown paths and methods, probes."""
+"""The conventions: error shape, request ids, limits, unknown paths and methods, probes."""
 
 from __future__ import annotations
 

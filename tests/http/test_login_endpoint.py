@@ -1,4 +1,4 @@
-"""POST /api/v1/login: every row of the documented table, over real HTTP, on the in-memory adapters."""
+"""POST /api/v1/login: every documented row, over real HTTP, on the in-memory adapters."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""the contract's "WeChat platform features": every row over real HTTP, on real Redis and MariaDB, with
-the WeChat simulator served on loopback."""
+"""The WeChat platform features: every documented row over real HTTP, on real Redis and
+MariaDB, with the WeChat simulator served on loopback."""
 
 from __future__ import annotations
 

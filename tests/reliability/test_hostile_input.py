@@ -56,7 +56,7 @@ async def raw_request(
 
 
 def assert_documented(answer: Raw) -> None:
-    """the contract's "Conventions": a documented status, a request id, the error shape on every error."""
+    """A documented status, a request id, and the documented error shape on every error."""
     assert answer.status in DOCUMENTED, answer
     assert "x-request-id" in answer.headers
     if answer.status == 204:

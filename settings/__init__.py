@@ -27,6 +27,7 @@ from pydantic_settings import (
 from settings import fields as f
 from settings.apps import AppConfig, first_wechat_app, load_apps, shorthand_app
 from settings.fields import ConfigError, SecretFiles, Variables
+from settings.waits import wechat_waits
 
 __all__ = ["AppConfig", "ConfigError", "Settings", "load_settings"]
 
@@ -177,7 +178,7 @@ class Settings(BaseSettings):
         values["wechat"] = {"appid": wechat.appid, "secret": wechat.secret or secrets.token_hex(16)}
         values["wechat_api_base"] = wechat.api_base
         values["response_timeout_seconds"] = RESPONSE_TIMEOUT_SECONDS
-        values.update(_wechat_waits(self.wechat_timeout_seconds))
+        values.update(wechat_waits(self.wechat_timeout_seconds))
         return values
 
     def _read_apps(self) -> tuple[AppConfig, ...]:
@@ -212,7 +213,7 @@ class Settings(BaseSettings):
 
     def _check_timeouts(self) -> None:
         timeout = self.wechat_timeout_seconds
-        waits = _wechat_waits(timeout)
+        waits = wechat_waits(timeout)
         # The longest: another login's claim on the same code, or another process's refresh of
         # the access token followed by this request's own call.
         longest = max(waits["code_pending_seconds"], waits["token"]["wait_seconds"] + timeout)
@@ -239,17 +240,6 @@ class Settings(BaseSettings):
                 "", "/", "/0"
             ):
                 raise ConfigError("REDIS_URL: a Redis Cluster node is a redis:// URL of database 0")
-
-
-def _wechat_waits(timeout: float) -> dict[str, Any]:
-    """How long requests wait on WeChat's calls, from the timeout of one call."""
-    # A claim on a code is held while WeChat may still answer and the login then reaches its
-    # session write: the user store's deadline (1.5 s), a Redis connection and command (1 s
-    # each), and a margin. Another login with the same code waits for it that long.
-    pending = timeout + 5.0
-    # Waiters outlast one refresh; a refresh's lock outlasts one WeChat call.
-    token = {"wait_seconds": timeout + 2.0, "lock_seconds": max(10.0, 2 * timeout + 4.0)}
-    return {"code_pending_seconds": pending, "token": token}
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

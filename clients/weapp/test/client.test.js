@@ -6,7 +6,7 @@ const childProcess = require('node:child_process')
 const path = require('node:path')
 
 const { createClient, WeappLoginError } = require('..')
-const { createFakeWx } = require('../testing/fake-wx')
+const { createFakeWx } = require('../testing/fakes')
 
 const BASE = 'https://api.example.test'
 
@@ -134,13 +134,13 @@ test('a failed wx.request is a network_error without a status', async () => {
   assert.match(err.message, /timeout/)
 })
 
-test('a failed wx.login is a wx_login_failed error and sends nothing', async () => {
+test('a failed platform login is a login_failed error and sends nothing', async () => {
   const wx = scriptedWx({})
   wx.codes.push(new Error('no network'))
 
   const err = await rejection(createClient({ baseUrl: BASE, wx }).login())
 
-  assert.equal(err.code, 'wx_login_failed')
+  assert.equal(err.code, 'login_failed')
   assert.equal(wx.requests.length, 0)
 })
 

@@ -8,7 +8,7 @@ const path = require('node:path')
 
 const weapp = require('..')
 const { createClient, WeappLoginError } = weapp
-const { createFakeWx, uniqueCode } = require('../testing/fake-wx')
+const { createFakeWx, uniqueCode } = require('../testing/fakes')
 const { startService, get } = require('../testing/service')
 
 let service

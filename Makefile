@@ -47,6 +47,7 @@ system-deps:
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	{ command -v nginx >/dev/null || test -x /usr/sbin/nginx; } || missing="$$missing nginx"; \
 	command -v node >/dev/null || missing="$$missing nodejs"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(APT_GET) update >/dev/null && $(APT_GET) install --no-install-recommends $$missing >/dev/null; \
@@ -68,8 +69,14 @@ test: system-deps $(DEV_STAMP) check-dists
 	$(BIN)/pytest -q
 	@if [ -d clients/weapp/test ]; then $(MAKE) --no-print-directory test-client; fi
 
-test-client: $(RUN_STAMP)
-	cd clients/weapp && WEAPP_PYTHON=$(CURDIR)/$(BIN)/python node --test test/
+# The client's one dev dependency, TypeScript (pinned in its package-lock.json), checks its
+# index.d.ts in the tests: `npm ci` runs only when it is not installed or the lock changed.
+CLIENT := clients/weapp
+$(CLIENT)/node_modules/.package-lock.json: $(CLIENT)/package-lock.json
+	cd $(CLIENT) && npm ci --no-audit --no-fund --loglevel=error
+
+test-client: $(RUN_STAMP) $(CLIENT)/node_modules/.package-lock.json
+	cd $(CLIENT) && WEAPP_PYTHON=$(CURDIR)/$(BIN)/python WEAPP_REQUIRE_TSC=1 node --test test/
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .

@@ -1,14 +1,41 @@
 'use strict'
 /**
- * weapp-login client for WeChat mini-programs: log in once, attach the token, re-login on 401.
+ * weapp-login client for mini-programs (WeChat, QQ, Douyin, Alipay, WeCom; natively, under
+ * uni-app or under Taro): log in once, attach the token, re-login on 401.
  *
- * Dependency-free ES2017 + CommonJS, so the mini-program runtime and Node both load it.
+ * Dependency-free ES2017 + CommonJS, so every mini-program runtime and Node load it.
  * Every failure is a WeappLoginError carrying the API's error code, the HTTP status and, on
  * 429/503, the Retry-After delay in seconds.
  */
 
 const DEFAULT_STORAGE_KEY = 'weapp-login:token'
 const DEFAULT_FRESH_SECONDS = 240
+const DEFAULT_BUSY_RETRIES = 1
+const MAX_BUSY_WAIT_SECONDS = 5 // a longer wait is the app's call: the code lives 3-5 minutes
+// The API's "platform is busy" code, and its v1 name (servers before 2.0 send that one).
+const BUSY_CODES = ['platform_busy', 'wechat_busy']
+
+/** Each platform: the global of its native API and uni-app's name for it (`provider`). */
+const PLATFORMS = {
+  wechat: { global: 'wx', provider: 'weixin' },
+  qq: { global: 'qq', provider: 'qq' },
+  douyin: { global: 'tt', provider: 'toutiao' },
+  alipay: { global: 'my', provider: 'alipay' },
+  wecom: { global: 'wx', provider: null } // logs in with wx.qy.login under every runtime
+}
+const RUNTIMES = ['native', 'uni', 'taro']
+
+/* eslint-disable no-undef */
+// Free variables, not globalThis: some mini-program runtimes hand these in as module arguments.
+const GLOBALS = {
+  wx: function () { return typeof wx === 'undefined' ? undefined : wx },
+  qq: function () { return typeof qq === 'undefined' ? undefined : qq },
+  tt: function () { return typeof tt === 'undefined' ? undefined : tt },
+  my: function () { return typeof my === 'undefined' ? undefined : my },
+  uni: function () { return typeof uni === 'undefined' ? undefined : uni },
+  Taro: function () { return typeof Taro === 'undefined' ? undefined : Taro }
+}
+/* eslint-enable no-undef */
 
 /** A failed login or API call: `code` is the API's `error.code` (or a client-side code). */
 class WeappLoginError extends Error {
@@ -20,6 +47,7 @@ class WeappLoginError extends Error {
     this.status = d.status == null ? null : d.status
     this.retryAfter = d.retryAfter == null ? null : d.retryAfter
     this.requestId = d.requestId == null ? null : d.requestId
+    this.platform = d.platform == null ? null : d.platform
   }
 }
 
@@ -56,7 +84,8 @@ function errorFromResponse (res) {
       code: (error && error.code) || 'http_error',
       status: status,
       retryAfter: retryAfter,
-      requestId: headerValue(res.header, 'X-Request-ID')
+      requestId: headerValue(res.header, 'X-Request-ID'),
+      platform: error && error.platform
     }
   )
 }
@@ -65,33 +94,153 @@ function isAbsoluteUrl (url) {
   return /^[a-z][a-z0-9+.-]*:/i.test(url) || url.indexOf('//') === 0
 }
 
-function findGlobalWx () {
-  // In the mini-program runtime `wx` is a global; in Node tests it may be put on globalThis.
-  if (typeof wx !== 'undefined') return wx // eslint-disable-line no-undef
-  return undefined
+function messageOf (err, fallback) {
+  // wx, qq, tt, uni and Taro say `errMsg`; Alipay says `errorMessage` and a numeric `error`.
+  if (err && err.errMsg) return err.errMsg
+  if (err && err.errorMessage) return err.errorMessage
+  if (err && err.error != null) return fallback + ' (error ' + err.error + ')'
+  return fallback
+}
+
+/** Alipay answers an HTTP status outside 2xx through `fail` (error 19), with the response on it. */
+function httpStatusOf (res) {
+  const status = res && (typeof res.statusCode === 'number' ? res.statusCode : res.status)
+  return typeof status === 'number' && status >= 100 && status <= 599 ? status : null
+}
+
+function parseJsonText (data) {
+  if (typeof data !== 'string') return data
+  try { return JSON.parse(data) } catch (err) { return data }
+}
+
+/** Calls a callback-style API; a Promise it may also return (Taro, uni) must not go unhandled. */
+function callApi (fn, self, args, success, fail) {
+  const returned = fn.call(self, Object.assign({}, args, { success: success, fail: fail }))
+  if (returned && typeof returned.then === 'function') returned.then(null, function () {})
+  return returned
 }
 
 /**
- * createClient({ baseUrl, wx, storageKey, freshSeconds }) → client.
- *
- * - `baseUrl`: the service's origin (and optional prefix), e.g. 'https://api.example.com'.
- * - `wx`: the platform object (defaults to the global `wx`).
- * - `storageKey`: where the token lives in wx storage, so a restart keeps the login.
- * - `freshSeconds`: how recent this client's own login must be for the platform helpers to skip
- *   a new one (their payloads are tied to the newest session_key).
+ * The one place that knows each platform's and runtime's API: how to get a login code, make an
+ * HTTP request and use storage. Returns { login(), request(call), storage }.
+ */
+function platformApi (opts) {
+  const platform = opts.platform || 'wechat'
+  const runtime = opts.runtime || 'native'
+  if (!PLATFORMS[platform]) {
+    throw new TypeError('createClient: platform must be one of ' + Object.keys(PLATFORMS).join(', '))
+  }
+  if (RUNTIMES.indexOf(runtime) < 0) {
+    throw new TypeError('createClient: runtime must be one of ' + RUNTIMES.join(', '))
+  }
+  const globalName = runtime === 'native' ? PLATFORMS[platform].global : (runtime === 'uni' ? 'uni' : 'Taro')
+  const api = opts.api || opts.wx || GLOBALS[globalName]()
+  if (!api || typeof api.request !== 'function') {
+    throw new TypeError('createClient: no ' + globalName + ' object (pass { api })')
+  }
+  // Only Alipay's own `my` differs from wx's shapes: uni-app and Taro smooth it over themselves.
+  const alipay = runtime === 'native' && platform === 'alipay'
+
+  function loginCall () {
+    if (platform === 'wecom') { // WeCom's code comes from wx.qy.login, whichever runtime
+      const host = api.qy ? api : GLOBALS.wx()
+      return host && host.qy && typeof host.qy.login === 'function' ? [host.qy.login, host.qy, {}] : null
+    }
+    if (alipay) return [api.getAuthCode, api, { scopes: 'auth_base' }]
+    if (runtime === 'uni') {
+      const args = { provider: PLATFORMS[platform].provider }
+      if (platform === 'alipay') args.scopes = 'auth_base'
+      return [api.login, api, args]
+    }
+    return [api.login, api, {}] // wx, qq, tt and Taro (which maps Alipay onto getAuthCode itself)
+  }
+  const loginArgs = loginCall()
+  if (!loginArgs || typeof loginArgs[0] !== 'function') {
+    throw new TypeError('createClient: no login API for ' + platform + ' on ' + globalName)
+  }
+
+  function login () {
+    return new Promise(function (resolve, reject) {
+      const failed = function (message) { return new WeappLoginError(message, { code: 'login_failed' }) }
+      callApi(loginArgs[0], loginArgs[1], loginArgs[2], function (res) {
+        const code = res && (res.code || res.authCode) // Alipay's native answer: authCode
+        if (code) resolve(code)
+        else reject(failed(platform + ' login gave no code'))
+      }, function (err) {
+        reject(failed(messageOf(err, platform + ' login failed')))
+      })
+    })
+  }
+
+  /** One HTTP request: every status resolves as { statusCode, data, header }; transport fails. */
+  function request (call) {
+    return new Promise(function (resolve, reject) {
+      const args = { url: call.url, method: call.method }
+      if (alipay) {
+        args.headers = call.header
+        args.dataType = 'text' // parsed here: an HTML error page must not become a "parse" failure
+        if (call.data !== undefined) {
+          args.data = call.method !== 'GET' && typeof call.data === 'object' ? JSON.stringify(call.data) : call.data
+        }
+      } else {
+        args.header = call.header
+        if (call.data !== undefined) args.data = call.data
+      }
+      if (call.timeout) args.timeout = call.timeout
+      const answer = function (res) {
+        resolve({
+          statusCode: httpStatusOf(res),
+          data: alipay ? parseJsonText(res.data) : res.data,
+          header: res.header || res.headers || {}
+        })
+      }
+      callApi(api.request, api, args, answer, function (err) {
+        if (httpStatusOf(err) !== null) answer(err)
+        else reject(new WeappLoginError(messageOf(err, 'request failed'), { code: 'network_error' }))
+      })
+    })
+  }
+
+  const storage = alipay
+    ? {
+        get: function (key) { const res = api.getStorageSync({ key: key }); return res && res.data },
+        set: function (key, value) { api.setStorageSync({ key: key, data: value }) },
+        remove: function (key) { api.removeStorageSync({ key: key }) }
+      }
+    : {
+        get: function (key) { return api.getStorageSync(key) },
+        set: function (key, value) { api.setStorageSync(key, value) },
+        remove: function (key) {
+          if (typeof api.removeStorageSync === 'function') api.removeStorageSync(key)
+          else api.setStorageSync(key, '')
+        }
+      }
+
+  return { login: login, request: request, storage: storage }
+}
+
+function sleep (seconds) {
+  return new Promise(function (resolve) { setTimeout(resolve, seconds * 1000) })
+}
+
+/**
+ * createClient({ baseUrl, app, platform, runtime, api, storageKey, freshSeconds, busyRetries })
+ * → client. The README describes every option.
  */
 function createClient (options) {
   const opts = options || {}
   if (!opts.baseUrl || typeof opts.baseUrl !== 'string') {
     throw new TypeError('createClient: baseUrl is required')
   }
-  const platform = opts.wx || findGlobalWx()
-  if (!platform || typeof platform.request !== 'function' || typeof platform.login !== 'function') {
-    throw new TypeError('createClient: no wx object (pass { wx })')
+  if (opts.app !== undefined && (typeof opts.app !== 'string' || !opts.app)) {
+    throw new TypeError('createClient: app must be a non-empty string')
   }
+  const device = platformApi(opts)
   const baseUrl = opts.baseUrl.replace(/\/+$/, '')
+  const app = opts.app
   const storageKey = opts.storageKey || DEFAULT_STORAGE_KEY
   const freshMs = 1000 * (opts.freshSeconds == null ? DEFAULT_FRESH_SECONDS : opts.freshSeconds)
+  const busyRetries = opts.busyRetries == null ? DEFAULT_BUSY_RETRIES : opts.busyRetries
 
   let token = readStoredToken()
   let loggedInAt = null // only a login made by this client counts as fresh
@@ -99,7 +248,7 @@ function createClient (options) {
 
   function readStoredToken () {
     try {
-      const stored = platform.getStorageSync(storageKey)
+      const stored = device.storage.get(storageKey)
       return typeof stored === 'string' && stored ? stored : null
     } catch (err) {
       return null
@@ -109,30 +258,14 @@ function createClient (options) {
   function storeToken (value) {
     token = value
     try {
-      if (value) platform.setStorageSync(storageKey, value)
-      else if (typeof platform.removeStorageSync === 'function') platform.removeStorageSync(storageKey)
-      else platform.setStorageSync(storageKey, '')
+      if (value) device.storage.set(storageKey, value)
+      else device.storage.remove(storageKey)
     } catch (err) {
       // Storage full or unavailable: the token still works for this run.
     }
   }
 
-  function wxLogin () {
-    return new Promise(function (resolve, reject) {
-      platform.login({
-        success: function (res) {
-          if (res && res.code) resolve(res.code)
-          else reject(new WeappLoginError('wx.login gave no code', { code: 'wx_login_failed' }))
-        },
-        fail: function (err) {
-          const message = (err && err.errMsg) || 'wx.login failed'
-          reject(new WeappLoginError(message, { code: 'wx_login_failed' }))
-        }
-      })
-    })
-  }
-
-  /** One wx.request as a Promise; any HTTP status resolves, only transport failures reject. */
+  /** One request to the service as a Promise; any HTTP status resolves, transport failures reject. */
   function send (p, withToken) {
     const headers = {}
     let hasContentType = false
@@ -143,41 +276,45 @@ function createClient (options) {
     }
     if (!hasContentType) headers['content-type'] = 'application/json'
     if (withToken && token) headers.Authorization = 'Bearer ' + token
-    return new Promise(function (resolve, reject) {
-      const call = {
-        url: baseUrl + (p.url.charAt(0) === '/' ? p.url : '/' + p.url),
-        method: (p.method || 'GET').toUpperCase(),
-        header: headers,
-        success: function (res) {
-          resolve({ statusCode: res.statusCode, data: res.data, header: res.header || {} })
-        },
-        fail: function (err) {
-          const message = (err && err.errMsg) || 'request failed'
-          reject(new WeappLoginError(message, { code: 'network_error' }))
-        }
-      }
-      if (p.data !== undefined) call.data = p.data
-      if (p.timeout) call.timeout = p.timeout
-      platform.request(call)
+    return device.request({
+      url: baseUrl + (p.url.charAt(0) === '/' ? p.url : '/' + p.url),
+      method: (p.method || 'GET').toUpperCase(),
+      header: headers,
+      data: p.data,
+      timeout: p.timeout
     })
   }
 
+  /** A busy platform did not use the code: the API allows sending it again after Retry-After. */
+  function mayRetryBusy (err, attempt) {
+    const wait = err.retryAfter == null ? 1 : err.retryAfter
+    return BUSY_CODES.indexOf(err.code) >= 0 && attempt < busyRetries && wait <= MAX_BUSY_WAIT_SECONDS
+  }
+
   async function performLogin () {
-    const code = await wxLogin()
-    const res = await send({ url: '/api/v1/login', method: 'POST', data: { code: code } }, false)
-    if (res.statusCode < 200 || res.statusCode >= 300) throw errorFromResponse(res)
-    const body = res.data
-    if (!body || typeof body !== 'object' || typeof body.token !== 'string' || !body.token) {
+    const code = await device.login()
+    const body = { code: code }
+    if (app !== undefined) body.app = app
+    let res
+    for (let attempt = 0; ; attempt += 1) {
+      res = await send({ url: '/api/v1/login', method: 'POST', data: body }, false)
+      if (res.statusCode >= 200 && res.statusCode < 300) break
+      const err = errorFromResponse(res)
+      if (!mayRetryBusy(err, attempt)) throw err
+      await sleep(err.retryAfter == null ? 1 : err.retryAfter)
+    }
+    const answer = res.data
+    if (!answer || typeof answer !== 'object' || typeof answer.token !== 'string' || !answer.token) {
       throw new WeappLoginError('login answered without a token', {
         code: 'invalid_response', status: res.statusCode
       })
     }
-    storeToken(body.token)
+    storeToken(answer.token)
     loggedInAt = Date.now()
-    return { user: body.user }
+    return { user: answer.user }
   }
 
-  /** Single-flight: every caller during one login shares its wx.login and its POST. */
+  /** Single-flight: every caller during one login shares its platform login and its POST. */
   function login () {
     if (!loginInFlight) {
       const current = performLogin()
@@ -247,7 +384,7 @@ function createClient (options) {
 
   /**
    * Logs in unless this client logged in within `freshSeconds`, so the server holds the
-   * session_key the platform uses now. Call it before obtaining encryptedData, too: a wx.login
+   * session_key the platform uses now. Call it before obtaining encryptedData, too: a login
    * made afterwards may rotate the key the data was encrypted with.
    */
   async function ensureFresh () {

@@ -6,7 +6,7 @@ const childProcess = require('node:child_process')
 const path = require('node:path')
 
 const { createClient, WeappLoginError } = require('..')
-const { createFakeWx } = require('../testing/fake-wx')
+const { createFakeWx } = require('../testing/fakes')
 
 const BASE = 'https://api.example.test'
 
@@ -134,13 +134,13 @@ test('a failed wx.request is a network_error without a status', async () => {
   assert.match(err.message, /timeout/)
 })
 
-test('a failed wx.login is a wx_login_failed error and sends nothing', async () => {
+test('a failed platform login is a login_failed error and sends nothing', async () => {
   const wx = scriptedWx({})
   wx.codes.push(new Error('no network'))
 
   const err = await rejection(createClient({ baseUrl: BASE, wx }).login())
 
-  assert.equal(err.code, 'wx_login_failed')
+  assert.equal(err.code, 'login_failed')
   assert.equal(wx.requests.length, 0)
 })
 
@@ -232,13 +232,16 @@ test('logout without a token sends nothing', async () => {
   assert.equal(wx.requests.length, 0)
 })
 
-test('the helpers log in again once the last login is older than freshSeconds', async () => {
+test('the helpers log in again once the last login is older than freshSeconds', async (t) => {
+  t.mock.timers.enable({ apis: ['Date'], now: 1000000 }) // the clock moves only when told
   const wx = scriptedWx({ 'GET /api/v1/me/session-key': () => json(200, { valid: true }) })
-  const client = createClient({ baseUrl: BASE, wx, freshSeconds: 0.05 })
+  const client = createClient({ baseUrl: BASE, wx, freshSeconds: 60 })
 
   assert.equal(await client.checkSessionKey(), true)
+  t.mock.timers.tick(59999)
   assert.equal(await client.checkSessionKey(), true)
-  await new Promise((resolve) => setTimeout(resolve, 80))
+  assert.equal(wx.loginCalls, 1)
+  t.mock.timers.tick(1)
   assert.equal(await client.checkSessionKey(), true)
 
   assert.equal(wx.loginCalls, 2)

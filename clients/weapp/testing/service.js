@@ -1,8 +1,12 @@
 'use strict'
 /**
  * Starts the real service (`python -m entrypoints`) on loopback for the tests: a free port, a
- * SQLite file in a temp dir, the built-in WeChat simulator, the in-memory session store, no
- * login rate limit. Stopped by PID (its process group) in the tests' `after` hook.
+ * SQLite file in a temp dir, the built-in simulator, the in-memory session store, no login rate
+ * limit. Stopped by PID (its process group) in the tests' `after` hook.
+ *
+ * `startService({ apps })` serves the given apps (an APPS_FILE of simulator apps) instead of the
+ * one WeChat app `default`, and tells whether this server picks the app by the login's `app`
+ * (servers before 2.0 ignore the field and log every code in at their one WeChat app).
  */
 const childProcess = require('node:child_process')
 const fs = require('node:fs')
@@ -15,7 +19,7 @@ const REPO_ROOT = path.resolve(__dirname, '..', '..', '..')
 const START_TIMEOUT_MS = 30000
 const STOP_TIMEOUT_MS = 10000
 // Settings of the service that must not leak in from the developer's shell.
-const SCRUBBED = new RegExp('^(WECHAT_|REDIS_|SESSION_|DATABASE_URL$|APP_ENV$|ADMIN_TOKEN$|' +
+const SCRUBBED = new RegExp('^(WECHAT_|REDIS_|SESSION_|DATABASE_URL$|APP_ENV$|ADMIN_TOKEN$|APPS_FILE$|' +
   'WORKERS$|TRUSTED_PROXY_COUNT$|LOGIN_RATE_PER_MINUTE$|HOST$|PORT$|LOG_LEVEL$)')
 
 function freePort () {
@@ -53,8 +57,40 @@ function sleep (ms) {
   return new Promise(function (resolve) { setTimeout(resolve, ms) })
 }
 
-/** → { baseUrl, stop(), output() } once GET /healthz answers 200; rejects with the log tail. */
-async function startService () {
+/** A login with `app` naming no app: 400 unknown_app where the server routes by app. */
+function routesByApp (baseUrl) {
+  return new Promise(function (resolve, reject) {
+    const body = JSON.stringify({ code: 'probe:' + process.pid + '-' + Date.now(), app: 'no-such-app' })
+    const req = http.request(baseUrl + '/api/v1/login', {
+      method: 'POST', agent: false, headers: { 'content-type': 'application/json' }
+    }, function (res) {
+      const chunks = []
+      res.on('data', function (chunk) { chunks.push(chunk) })
+      res.on('end', function () {
+        let data = null
+        try { data = JSON.parse(Buffer.concat(chunks).toString('utf8')) } catch (err) { /* not JSON */ }
+        resolve(res.statusCode === 400 && Boolean(data && data.error && data.error.code === 'unknown_app'))
+      })
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
+/** The APPS_FILE for `apps`: [{ id, platform }], each served by the built-in simulator. */
+function appsToml (apps) {
+  return apps.map(function (app) {
+    return '[apps.' + app.id + ']\nplatform = "' + app.platform + '"\nsimulator = true\n'
+  }).join('\n')
+}
+
+/**
+ * → { baseUrl, routesByApp, stop(), output() } once GET /healthz answers 200; rejects with the
+ * log tail. `routesByApp` is only asked when `apps` are given.
+ */
+async function startService (options) {
+  const apps = options && options.apps
   const python = process.env.WEAPP_PYTHON || path.join(REPO_ROOT, '.venv', 'bin', 'python')
   const port = await freePort()
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'weapp-client-'))
@@ -67,6 +103,10 @@ async function startService () {
     LOGIN_RATE_PER_MINUTE: '0',
     LOG_LEVEL: 'WARNING'
   })
+  if (apps) {
+    env.APPS_FILE = path.join(dir, 'apps.toml')
+    fs.writeFileSync(env.APPS_FILE, appsToml(apps))
+  }
   const child = childProcess.spawn(python, ['-m', 'entrypoints'], {
     cwd: REPO_ROOT, env: env, detached: true, stdio: ['ignore', 'pipe', 'pipe']
   })
@@ -99,7 +139,8 @@ async function startService () {
     }
     try {
       if ((await get(baseUrl + '/healthz')).statusCode === 200) {
-        return { baseUrl: baseUrl, stop: stop, output: function () { return log } }
+        const routes = apps ? await routesByApp(baseUrl) : false
+        return { baseUrl: baseUrl, routesByApp: routes, stop: stop, output: function () { return log } }
       }
     } catch (err) { /* not listening yet */ }
     await sleep(150)

@@ -177,6 +177,10 @@ class Settings(BaseSettings):
         values["wechat_backend"] = "simulator" if self.uses_simulator else "wechat"
         values["wechat"] = {"appid": wechat.appid, "secret": wechat.secret or secrets.token_hex(16)}
         values["wechat_api_base"] = wechat.api_base
+        # The app of tokens and session keys written before apps existed (version 0.1).
+        values["legacy_app"] = wechat.id
+        # Each app has its own limit on calls in flight; the keep-alive pool holds them all.
+        values["platform_connections"] = self.wechat_max_in_flight * len(self.apps)
         values["response_timeout_seconds"] = RESPONSE_TIMEOUT_SECONDS
         values.update(wechat_waits(self.wechat_timeout_seconds))
         return values

@@ -22,8 +22,11 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/weapp.db"
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
 
 
-async def upgrade_to_head(url: str) -> None:
-    """Apply the migrations that the database at ``url`` lacks; a no-op when it is up to date."""
+async def upgrade_to_head(url: str, *, wechat_appid: str | None = None) -> None:
+    """Apply the migrations that the database at ``url`` lacks; a no-op when it is up to date.
+
+    ``wechat_appid``: the deployment's WeChat app, whose identities a v1 database's users
+    become (0003; unset: ``WECHAT_APPID``, else the simulator's appid)."""
     engine_of = asynccontextmanager(open_engine)
     # In a transaction where the database has transactional DDL (PostgreSQL, SQLite), and with
     # no limit on a statement's time: a migration of a large table may take long.
@@ -31,19 +34,23 @@ async def upgrade_to_head(url: str) -> None:
         engine_of(url, pool_size=1, autocommit=False, statement_timeout=None) as engine,
         engine.begin() as connection,
     ):
-        await connection.run_sync(_upgrade_to_head)
+        await connection.run_sync(_upgrade_to_head, wechat_appid)
 
 
-def _upgrade_to_head(connection: Connection) -> None:
+def _upgrade_to_head(connection: Connection, wechat_appid: str | None) -> None:
     config = Config(str(ALEMBIC_INI))
     config.attributes["connection"] = connection
+    config.attributes["wechat_appid"] = wechat_appid
     command.upgrade(config, "head")
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s [%(name)s] %(message)s")
+    from settings import load_settings  # the deployment's apps name its WeChat app
+
+    settings = load_settings()
     url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
-    asyncio.run(upgrade_to_head(url))
+    asyncio.run(upgrade_to_head(url, wechat_appid=settings.as_config()["wechat"]["appid"]))
     shown = make_url(url).render_as_string(hide_password=True)
     logging.getLogger(__name__).info("%s is at the newest revision", shown)
 

@@ -85,7 +85,7 @@ async def test_the_spec_describes_every_route_its_bodies_errors_and_security(
     login = spec["paths"]["/api/v1/login"]["post"]
     assert set(login["responses"]) == {"200", "400", "401", "403", "413", "429", "502", "503",
                                        "504"}
-    assert "wechat_busy" in login["responses"]["503"]["description"]
+    assert "platform_busy" in login["responses"]["503"]["description"]
     assert spec["paths"]["/api/v1/me"]["get"]["security"] == [{"user": []}]
     assert spec["paths"]["/api/v1/admin/messages"]["post"]["security"] == [{"admin": []}]
     schemes = spec["components"]["securitySchemes"]

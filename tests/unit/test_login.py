@@ -26,7 +26,7 @@ async def test_first_login_creates_the_user_and_issues_a_working_token(world: Wo
     session = await world.sessions.get(result.token)
     assert session is not None
     assert session.user_id == result.user_id
-    assert await world.sessions.session_key(result.user_id) == "a2V5LWFsaWNl"
+    assert await world.sessions.session_key(result.user_id, "default") == "a2V5LWFsaWNl"
 
 
 async def test_second_login_of_a_user_reuses_the_user_id(world: World) -> None:
@@ -56,7 +56,7 @@ async def test_the_newest_session_key_is_kept(world: World) -> None:
     result = await world.login_use_case().execute(LoginRequest(code="c1"))
     await world.login_use_case().execute(LoginRequest(code="c2"))
 
-    assert await world.sessions.session_key(result.user_id) == "bmV3LWtleQ=="
+    assert await world.sessions.session_key(result.user_id, "default") == "bmV3LWtleQ=="
 
 
 async def test_a_code_sent_again_is_not_exchanged_again_and_logs_in_the_same_user(
@@ -128,7 +128,7 @@ async def test_a_failed_session_write_leaves_nothing_but_the_user_is_found_again
     world.sessions.record_login = broken_record_login  # type: ignore[method-assign]
     with pytest.raises(StoreUnavailable):
         await world.login_use_case().execute(LoginRequest(code="c1"))
-    assert await world.sessions.session_key(1) is None
+    assert await world.sessions.session_key(1, "default") is None
 
     world.sessions.record_login = working  # type: ignore[method-assign]
     result = await world.login_use_case().execute(LoginRequest(code="c2"))

@@ -160,6 +160,9 @@ class Readiness(TypedDict):
 class ErrorDetail(TypedDict):
     code: Annotated[str, Field(pattern="^[a-z][a-z0-9_]*$", description="Stable, snake_case.")]
     message: Annotated[str, Field(description="For a developer, not for the user.")]
+    platform: NotRequired[Annotated[
+        Literal["wechat", "qq", "douyin", "alipay", "wecom"],
+        Field(description="On errors that came from a platform: which.")]]
 
 
 class Error(TypedDict):

@@ -34,10 +34,10 @@ RACE_ROUNDS = 3
 i, u = user_identities.c, users.c
 AT = bindparam("at", type_=u.last_login_at.type)
 USER_ID = bindparam("user_id", type_=u.id.type)
-_PLATFORM = bindparam("platform", type_=i.platform.type)
-_APPID = bindparam("appid", type_=i.appid.type)
-_OPENID = bindparam("openid", type_=i.openid.type)
-_UNIONID = bindparam("unionid", type_=i.unionid.type)
+_PLATFORM = bindparam("platform_arg", type_=i.platform.type)
+_APPID = bindparam("appid_arg", type_=i.appid.type)
+_OPENID = bindparam("openid_arg", type_=i.openid.type)
+_UNIONID = bindparam("unionid_arg", type_=i.unionid.type)
 _THIS_IDENTITY = (i.platform == _PLATFORM) & (i.appid == _APPID) & (i.openid == _OPENID)
 
 # Statements are built once, so SQLAlchemy compiles each once per process (its compiled cache).
@@ -104,8 +104,9 @@ class SqlAlchemyUserRepository(UserRepository, UserPhoneStore):
 
     async def get_or_create(self, identity: Identity, *, now: float) -> tuple[User, bool]:
         params = {
-            "platform": identity.platform, "appid": identity.appid, "openid": identity.openid,
-            "unionid": identity.unionid, "at": _to_datetime(now),
+            "platform_arg": identity.platform, "appid_arg": identity.appid,
+            "openid_arg": identity.openid, "unionid_arg": identity.unionid,
+            "at": _to_datetime(now),
         }
         async with self._guard():
             user_id, created_at, created = await self._run(_login, params)
@@ -176,7 +177,7 @@ async def _login(conn: AsyncConnection, params: dict[str, object]) -> Stored:
 async def _new_identity(conn: AsyncConnection, params: dict[str, object]) -> Stored | None:
     """Insert the identity, for the user of its unionid or a new one; ``None`` if it was taken."""
     row = None
-    if params["unionid"] is not None:
+    if params["unionid_arg"] is not None:
         row = (await conn.execute(_FIND_BY_UNIONID, params)).first()
     if row is not None:
         user_id, created_at, created = row.user_id, row.created_at, False

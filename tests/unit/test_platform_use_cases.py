@@ -17,13 +17,13 @@ from adapters.memory import (
     InMemoryCodeExchangeRegistry,
     InMemorySessionStore,
     InMemoryUserRepository,
+    InMemoryWeChatGateway,
 )
 from adapters.memory.platform import (
     InMemoryAccessTokenCache,
     InMemoryUserPhones,
     InMemoryWeChatPlatform,
 )
-from adapters.memory import InMemoryWeChatGateway
 from domain.access_token import AccessTokenProvider, TokenTimings
 from domain.apps import AppDirectory, AppServices
 from domain.code_exchange import CodeExchange

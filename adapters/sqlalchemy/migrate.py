@@ -22,11 +22,14 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/weapp.db"
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
 
 
-async def upgrade_to_head(url: str, *, wechat_appid: str | None = None) -> None:
+async def upgrade_to_head(
+    url: str, *, wechat_appid: str | None = None, revision: str = "head"
+) -> None:
     """Apply the migrations that the database at ``url`` lacks; a no-op when it is up to date.
 
     ``wechat_appid``: the deployment's WeChat app, whose identities a v1 database's users
-    become (0003; unset: ``WECHAT_APPID``, else the simulator's appid)."""
+    become (0003; unset: ``WECHAT_APPID``, else the simulator's appid). ``revision``: an older
+    one than the newest (for tests that build an older release's database)."""
     engine_of = asynccontextmanager(open_engine)
     # In a transaction where the database has transactional DDL (PostgreSQL, SQLite), and with
     # no limit on a statement's time: a migration of a large table may take long.
@@ -34,14 +37,14 @@ async def upgrade_to_head(url: str, *, wechat_appid: str | None = None) -> None:
         engine_of(url, pool_size=1, autocommit=False, statement_timeout=None) as engine,
         engine.begin() as connection,
     ):
-        await connection.run_sync(_upgrade_to_head, wechat_appid)
+        await connection.run_sync(_upgrade, wechat_appid, revision)
 
 
-def _upgrade_to_head(connection: Connection, wechat_appid: str | None) -> None:
+def _upgrade(connection: Connection, wechat_appid: str | None, revision: str) -> None:
     config = Config(str(ALEMBIC_INI))
     config.attributes["connection"] = connection
     config.attributes["wechat_appid"] = wechat_appid
-    command.upgrade(config, "head")
+    command.upgrade(config, revision)
 
 
 def main() -> None:

@@ -142,8 +142,8 @@ class StopsRedisAfterTheUserIsSaved:
         self._redis_server = redis_server
         self.armed = False
 
-    async def get_or_create(self, openid: str, *, unionid: str | None, now: float) -> Any:
-        saved = await self._inner.get_or_create(openid, unionid=unionid, now=now)
+    async def get_or_create(self, identity: Any, *, now: float) -> Any:
+        saved = await self._inner.get_or_create(identity, now=now)
         if self.armed:
             self.armed = False
             await asyncio.to_thread(self._redis_server.stop)

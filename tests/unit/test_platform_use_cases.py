@@ -75,12 +75,15 @@ class Platform:
     @property
     def apps(self) -> AppDirectory:
         """The WeChat app ``default`` and an Alipay app ``pay`` (no such features)."""
-        unused = CodeExchange(gateway=InMemoryWeChatGateway(),
-                              registry=InMemoryCodeExchangeRegistry(clock=self.clock))
-        return AppDirectory([
-            AppServices(App("default", "wechat", APPID), unused, self.wechat, self.tokens),
-            AppServices(App("pay", "alipay", "2021000000000000"), unused),
-        ])
+        unused = CodeExchange(
+            gateway=InMemoryWeChatGateway(), registry=InMemoryCodeExchangeRegistry(clock=self.clock)
+        )
+        return AppDirectory(
+            [
+                AppServices(App("default", "wechat", APPID), unused, self.wechat, self.tokens),
+                AppServices(App("pay", "alipay", "2021000000000000"), unused),
+            ]
+        )
 
     def phone(self) -> GetPhoneNumberUseCase:
         return GetPhoneNumberUseCase(apps=self.apps, phones=self.phones)
@@ -111,7 +114,9 @@ async def world(clock: FakeClock) -> Platform:
         ),
         phones=InMemoryUserPhones(),
         tokens=AccessTokenProvider(
-            platform=wechat, cache=InMemoryAccessTokenCache(clock=clock), clock=clock,
+            platform=wechat,
+            cache=InMemoryAccessTokenCache(clock=clock),
+            clock=clock,
             timings=TokenTimings(poll_interval=0.001),
         ),
         user=user,
@@ -126,10 +131,14 @@ async def test_the_phone_number_is_returned_and_stored_on_the_user_in_e164(
 ) -> None:
     world.wechat.phones["phone-code-1"] = PhoneNumber("13800138000", "86")
 
-    phone = await world.phone().execute(GetPhoneNumberRequest(world.user.id, "default", "phone-code-1"))
+    phone = await world.phone().execute(
+        GetPhoneNumberRequest(world.user.id, "default", "phone-code-1")
+    )
 
     assert (phone.e164, phone.pure_phone_number, phone.country_code) == (
-        "+8613800138000", "13800138000", "86"
+        "+8613800138000",
+        "13800138000",
+        "86",
     )
     assert world.phones.phones == {world.user.id: "+8613800138000"}
 
@@ -173,7 +182,9 @@ async def test_a_phone_lookup_with_a_revoked_token_is_retried_with_a_new_one(
     await world.tokens.get()
     world.wechat.revoke_tokens()
 
-    phone = await world.phone().execute(GetPhoneNumberRequest(world.user.id, "default", "phone-code-1"))
+    phone = await world.phone().execute(
+        GetPhoneNumberRequest(world.user.id, "default", "phone-code-1")
+    )
 
     assert phone.e164 == "+12025550123"
     assert world.wechat.token_fetches == 2
@@ -211,7 +222,9 @@ async def test_without_a_kept_session_key_decryption_fails_asking_for_a_new_logi
     world: Platform,
 ) -> None:
     with pytest.raises(DecryptFailed, match="log in again"):
-        await world.decrypt().execute(DecryptRequest(world.user.id, "default", *encrypt(PROFILE, KEY_1)))
+        await world.decrypt().execute(
+            DecryptRequest(world.user.id, "default", *encrypt(PROFILE, KEY_1))
+        )
 
 
 async def test_a_raw_data_signature_is_checked_against_the_session_key(world: Platform) -> None:
@@ -248,7 +261,9 @@ async def test_data_of_another_app_is_a_watermark_mismatch(world: Platform) -> N
     other = {"watermark": {"appid": "wx-other", "timestamp": 1}}
 
     with pytest.raises(WatermarkMismatch):
-        await world.decrypt().execute(DecryptRequest(world.user.id, "default", *encrypt(other, KEY_1)))
+        await world.decrypt().execute(
+            DecryptRequest(world.user.id, "default", *encrypt(other, KEY_1))
+        )
 
 
 # ---- session-key check -------------------------------------------------------------------------
@@ -357,9 +372,7 @@ async def test_a_malformed_message_is_an_invalid_request(
 async def test_optional_message_fields_may_be_left_out(world: Platform) -> None:
     world.wechat.subscriptions.add((OPENID, TEMPLATE))
 
-    await world.send().execute(
-        message(world.user.id, page=None, miniprogram_state=None, lang=None)
-    )
+    await world.send().execute(message(world.user.id, page=None, miniprogram_state=None, lang=None))
 
     assert world.wechat.sent[0].lang is None
 

@@ -79,9 +79,10 @@ async def open_platforms(
     """Resource: each app's ``PlatformClients`` by app id; simulators stop at the end."""
     async with AsyncExitStack() as stack:
         clients: dict[str, PlatformClients] = {}
-        for config in apps:
-            if config["simulator"]:
-                config = {**config, **await stack.enter_async_context(_simulated(config))}
+        for configured in apps:
+            config = configured
+            if configured["simulator"]:
+                config = {**configured, **await stack.enter_async_context(_simulated(configured))}
             limit = WeChatCallLimit(max_in_flight=max_in_flight, backlog=backlog)
             common = {"session": session, "base_url": config["api_base"], "timeout": timeout,
                       "limit": limit}

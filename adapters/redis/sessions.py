@@ -45,7 +45,6 @@ import secrets
 from typing import cast
 
 import orjson
-
 from redis.asyncio.cluster import RedisCluster
 
 from adapters.redis.client import RedisClient, store_errors, to_ms

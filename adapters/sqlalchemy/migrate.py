@@ -49,7 +49,7 @@ def _upgrade(connection: Connection, wechat_appid: str | None, revision: str) ->
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s [%(name)s] %(message)s")
-    from settings import load_settings  # the deployment's apps name its WeChat app
+    from settings import load_settings  # noqa: PLC0415 - only the command reads the settings
 
     settings = load_settings()
     url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL

@@ -103,7 +103,7 @@ class SqlAlchemyUserRepository(UserRepository, UserPhoneStore):
         self._schema_check = SchemaCheck()
 
     async def get_or_create(self, identity: Identity, *, now: float) -> tuple[User, bool]:
-        params = {
+        params: dict[str, object] = {
             "platform_arg": identity.platform, "appid_arg": identity.appid,
             "openid_arg": identity.openid, "unionid_arg": identity.unionid,
             "at": _to_datetime(now),
@@ -183,7 +183,9 @@ async def _new_identity(conn: AsyncConnection, params: dict[str, object]) -> Sto
         user_id, created_at, created = row.user_id, row.created_at, False
     else:
         inserted = await conn.execute(_NEW_USER, params)
-        user_id, created_at, created = inserted.inserted_primary_key[0], params["at"], True
+        new_key = inserted.inserted_primary_key
+        assert new_key is not None
+        user_id, created_at, created = new_key[0], params["at"], True
     try:
         await conn.execute(_NEW_IDENTITY, {**params, "user_id": user_id})
     except IntegrityError:  # a concurrent first login of this identity won

@@ -27,7 +27,8 @@ class CheckSessionKeyUseCase:
     """Rules:
     - only on WeChat apps (else ``UnsupportedByPlatform``);
     - the newest ``session_key`` kept for the user is checked at WeChat's ``checksession`` with
-      the hex HMAC-SHA256 of ``""`` keyed by it, and the openid of the user's identity on the app (which stays server-side);
+      the hex HMAC-SHA256 of ``""`` keyed by it, and the openid of the user's identity on the
+      app (which stays server-side);
     - WeChat's 0 is valid, 87009 invalid; no kept ``session_key`` is invalid without a call;
     - a user that no longer exists (or has no identity on the app) is ``Unauthorized`` (its
       token outlived it);

@@ -36,8 +36,9 @@ class DecryptUseCase:
     - ``raw_data`` and ``signature`` come both or neither, else ``InvalidRequest``;
     - base64 whose ``+`` became spaces is repaired; not base64, an IV of other than 16 bytes or a
       ciphertext of partial blocks is ``InvalidRequest``;
-    - the key is the newest ``session_key`` of the user's identity on the token's app; when none is kept (expired with the user's
-      sessions) it is ``DecryptFailed``, like a stale key: the client must log in again;
+    - the key is the newest ``session_key`` of the user's identity on the token's app; when
+      none is kept (expired with the user's sessions) it is ``DecryptFailed``, like a stale
+      key: the client must log in again;
     - AES-128-CBC with strict PKCS#7; bad padding or a plaintext that is not a JSON object is
       ``DecryptFailed``; a ``watermark.appid`` other than the app's is ``WatermarkMismatch``;
     - when given, ``signature`` must equal ``sha1(raw_data + session_key)`` (constant-time

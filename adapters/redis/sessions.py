@@ -21,7 +21,7 @@ user who logs in once and never returns leaves nothing after the session's TTL. 
 ``session_key`` lives as long as the hash. Dead session fields are removed at the user's next
 login (all of a hash of up to 64 fields, else 32 random ones: bounded work).
 
-Version 0.1 wrote no ``<app> <platform>`` in a session's value and kept one ``key`` field (the
+Before apps, the store wrote no ``<app> <platform>`` in a session's value and kept one ``key`` field (the
 one app's): both are still read, as the deployment's WeChat app (``legacy_app``), so tokens
 issued before the upgrade keep working, with their ``session_key``.
 
@@ -228,7 +228,7 @@ class RedisSessionStore(SessionStore):
             )
         value = orjson.loads(keys).get(app) if keys is not None else None
         if value is None and app == self._legacy_app and legacy is not None:
-            value = cast(bytes, legacy).decode()  # written by version 0.1
+            value = cast(bytes, legacy).decode()  # written before apps
         return cast(str | None, value)
 
     async def ping(self) -> None:

@@ -1,7 +1,7 @@
-"""Upgrading a 0.1 deployment loses nothing: a database populated as 0.1 left it (users with
-their openids, unionids and phones) and live tokens in Redis as 0.1's session store wrote them;
-then migration 0003; then every user, id, phone and token is there, on SQLite, MariaDB and
-PostgreSQL."""
+"""Upgrading a deployment of the release before apps loses nothing: a database populated as
+that release left it (users with their openids, unionids and phones, schema 0002) and live tokens
+in Redis in its session store's layout; then migration 0003; then every user, id, phone and token
+is there, on SQLite, MariaDB and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -49,10 +49,10 @@ def v1_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 async def populate_as_v1(url: str) -> None:
-    """The schema of 0.1 (revisions 0001 and 0002) and rows as its repository wrote them."""
+    """The schema before apps (revisions 0001 and 0002) and rows as its repository wrote them."""
     await upgrade_to_head(url, revision="0002")
     async with asynccontextmanager(open_engine)(url) as engine, engine.begin() as connection:
-        for _, openid, unionid, phone in V1_USERS:  # ids from the database, as 0.1 got them
+        for _, openid, unionid, phone in V1_USERS:  # ids from the database, as before
             await connection.execute(
                 text(
                     "INSERT INTO users (openid, unionid, phone, created_at, updated_at,"
@@ -68,7 +68,7 @@ async def populate_as_v1(url: str) -> None:
 
 
 async def v1_token(client: Redis, user_id: int, session_key: str, now_ms: int) -> str:
-    """A live login as 0.1's ``RedisSessionStore.record_login`` left it: the user's hash
+    """A live login as ``RedisSessionStore.record_login`` before apps left it: the user's hash
     ``<prefix>u:<route>`` with ``id``, ``created``, ``key`` (its one ``session_key``) and one
     field per session valued ``"<expires_at> <login_at> <max_expires_at>"`` (Unix ms)."""
     digest = hmac.digest(SECRET.encode(), f"route:{user_id}".encode(), hashlib.sha256)

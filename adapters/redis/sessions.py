@@ -21,9 +21,9 @@ user who logs in once and never returns leaves nothing after the session's TTL. 
 ``session_key`` lives as long as the hash. Dead session fields are removed at the user's next
 login (all of a hash of up to 64 fields, else 32 random ones: bounded work).
 
-Before apps, the store wrote no ``<app> <platform>`` in a session's value and kept one ``key`` field (the
-one app's): both are still read, as the deployment's WeChat app (``legacy_app``), so tokens
-issued before the upgrade keep working, with their ``session_key``.
+Before apps, the store wrote no ``<app> <platform>`` in a session's value and kept one ``key``
+field (the one app's): both are still read, as the deployment's WeChat app (``legacy_app``), so
+tokens issued before the upgrade keep working, with their ``session_key``.
 
 Every operation touches one key (Cluster safe, and log out everywhere is one script), except
 ``record_login``, which also writes the code's registry entry: in the same script on one server

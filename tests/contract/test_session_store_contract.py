@@ -263,6 +263,22 @@ async def test_session_key_is_the_newest_one_of_the_user(harness: Harness) -> No
     assert await harness.store.session_key(3, "default") is None
 
 
+async def test_each_app_of_the_user_keeps_its_own_session_key_and_the_login_its_app(
+    harness: Harness,
+) -> None:
+    shop = replace(harness.session(1), app="shop", platform="wechat")
+    staff = replace(harness.session(1), app="staff", platform="wecom")
+    shop_token = await harness.store.record_login(_new_login(shop, "shop-key"))
+    await harness.store.record_login(_new_login(staff, "staff-key"))
+
+    assert await harness.store.session_key(1, "shop") == "shop-key"
+    assert await harness.store.session_key(1, "staff") == "staff-key"
+    assert await harness.store.session_key(1, "default") is None
+    found = await harness.store.get(shop_token)
+    assert found is not None
+    assert (found.app, found.platform) == ("shop", "wechat")
+
+
 async def test_session_key_lives_while_a_session_of_the_user_lives(harness: Harness) -> None:
     await harness.login(ttl=1.0, max_age=60, session_key="old")
     await harness.login(ttl=0.2, max_age=0.2, session_key="new")

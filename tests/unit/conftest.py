@@ -38,9 +38,11 @@ class World:
     exchange: CodeExchange
     policy: SessionPolicy
 
-    def login_use_case(self, *, rate_per_minute: int = 0) -> LoginUseCase:
+    def login_use_case(
+        self, *, rate_per_minute: int = 0, apps: AppDirectory | None = None
+    ) -> LoginUseCase:
         return LoginUseCase(
-            apps=AppDirectory([AppServices(APP, self.exchange)]),
+            apps=apps or AppDirectory([AppServices(APP, self.exchange)]),
             users=self.users,
             sessions=self.sessions,
             rate_limiter=InMemoryRateLimiter(clock=self.clock),

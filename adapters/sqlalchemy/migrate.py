@@ -47,13 +47,22 @@ def _upgrade(connection: Connection, wechat_appid: str | None, revision: str) ->
     command.upgrade(config, revision)
 
 
+def deployed_wechat_appid() -> str | None:
+    """The deployment's WeChat app (0003 makes the users of before its identities): the first
+    WeChat app of ``APPS_FILE``, else ``WECHAT_APPID``; ``None``: the simulator's."""
+    from settings.apps import first_wechat_app, load_apps  # noqa: PLC0415 - the command's only
+
+    apps_file = os.environ.get("APPS_FILE", "").strip()
+    if apps_file:
+        wechat = first_wechat_app(load_apps(apps_file, production=False))
+        return None if wechat is None else wechat.appid
+    return os.environ.get("WECHAT_APPID", "").strip() or None
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s [%(name)s] %(message)s")
-    from settings import load_settings  # noqa: PLC0415 - only the command reads the settings
-
-    settings = load_settings()
     url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
-    asyncio.run(upgrade_to_head(url, wechat_appid=settings.as_config()["wechat"]["appid"]))
+    asyncio.run(upgrade_to_head(url, wechat_appid=deployed_wechat_appid()))
     shown = make_url(url).render_as_string(hide_password=True)
     logging.getLogger(__name__).info("%s is at the newest revision", shown)
 

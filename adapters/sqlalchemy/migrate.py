@@ -49,14 +49,18 @@ def _upgrade(connection: Connection, wechat_appid: str | None, revision: str) ->
 
 def deployed_wechat_appid() -> str | None:
     """The deployment's WeChat app (0003 makes the users of before its identities): the first
-    WeChat app of ``APPS_FILE``, else ``WECHAT_APPID``; ``None``: the simulator's."""
+    WeChat app of ``APPS_FILE``, else ``WECHAT_APPID``; ``None``: the simulator's (development
+    only: in production one of them must be set, else the command stops)."""
     from settings.apps import first_wechat_app, load_apps  # noqa: PLC0415 - the command's only
 
     apps_file = os.environ.get("APPS_FILE", "").strip()
     if apps_file:
         wechat = first_wechat_app(load_apps(apps_file, production=False))
         return None if wechat is None else wechat.appid
-    return os.environ.get("WECHAT_APPID", "").strip() or None
+    appid = os.environ.get("WECHAT_APPID", "").strip() or None
+    if appid is None and os.environ.get("APP_ENV", "").strip() == "production":
+        raise SystemExit("migrate: set APPS_FILE or WECHAT_APPID: the deployment's WeChat app")
+    return appid
 
 
 def main() -> None:

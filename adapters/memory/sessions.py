@@ -15,7 +15,8 @@ from domain.ports import Clock, CodeExchangeRegistry, NewLogin, SessionStore
 
 @dataclass
 class _User:
-    session_key: str = field(repr=False)
+    session_keys: dict[str, str] = field(repr=False)
+    """The newest ``session_key`` of each of the user's apps (by app id)."""
     tokens: set[bytes] = field(default_factory=set)
     """The keyed hashes of the user's tokens (for logging out everywhere)."""
 
@@ -44,7 +45,8 @@ class InMemorySessionStore(SessionStore):
         tokens = {h for h in user.tokens if self._sessions.get(h)} if user else set()
         tokens.add(token_hash)
         expires_at = max([session.expires_at, *self._expiry_of(session.user_id)])
-        self._users.set(session.user_id, _User(login.session_key, tokens), expires_at)
+        keys = {**(user.session_keys if user else {}), session.app: login.session_key}
+        self._users.set(session.user_id, _User(keys, tokens), expires_at)
         return token
 
     async def get(self, token: str) -> LoginSession | None:
@@ -71,9 +73,9 @@ class InMemorySessionStore(SessionStore):
             user.tokens.clear()
         return True
 
-    async def session_key(self, user_id: int) -> str | None:
+    async def session_key(self, user_id: int, app: str) -> str | None:
         user = self._users.get(user_id)
-        return None if user is None else user.session_key
+        return None if user is None else user.session_keys.get(app)
 
     async def ping(self) -> None:
         return None

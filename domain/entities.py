@@ -26,6 +26,8 @@ class User:
     unionid: str | None = field(default=None, repr=False)
     created_at: float = 0.0
     """Unix time in seconds."""
+    status: str = "active"
+    """``active`` or ``banned`` (``domain.accounts``); a deleted user is found by no login."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +42,9 @@ class LoginSession:
     login_at: float
     expires_at: float
     max_expires_at: float
+    id: str = ""
+    """The session's id (``SessionInfo.id``), as the store reports it (empty before it is
+    stored)."""
 
     def expires_in(self, now: float) -> int:
         """Whole seconds left, never negative."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from domain.accounts import SessionInfo
 from domain.entities import LoginSession, User, WeChatSession
 
 
@@ -61,6 +62,10 @@ class NewLogin:
     code_hash: bytes
     """The code's key in the ``CodeExchangeRegistry``."""
     exchanged: WeChatSession
+    ip: str | None = None
+    """The client's network (``domain.accounts.network_of``), shown in the user's sessions."""
+    user_agent: str | None = None
+    """At most ``MAX_USER_AGENT`` characters."""
 
 
 class SessionStore(Protocol):
@@ -70,10 +75,11 @@ class SessionStore(Protocol):
     Every write is safe to repeat after a lost reply: the repeat has the outcome of the first.
     """
 
-    async def record_login(self, login: NewLogin) -> str:
+    async def record_login(self, login: NewLogin) -> str | None:
         """In one step: store the session, remember the user's newest ``session_key``, and
-        record the code's result for ``CODE_LIFETIME_SECONDS``; return the new token. Raises
-        (``StoreUnavailable``) if any of it may have failed."""
+        record the code's result for ``CODE_LIFETIME_SECONDS``; return the new token, or
+        ``None`` (nothing stored but the code's result) while the user is fenced off by
+        ``revoke_all``. Raises (``StoreUnavailable``) if any of it may have failed."""
         ...
 
     async def get(self, token: str) -> LoginSession | None:
@@ -88,6 +94,21 @@ class SessionStore(Protocol):
         """End this token's session (with ``everywhere``: every session of its user) in one
         atomic step; ``True`` when the token was live. A repeat of the same call after a lost
         reply answers as the first did."""
+        ...
+
+    async def sessions_of(self, user_id: int) -> list[SessionInfo]:
+        """The user's live sessions, newest first."""
+        ...
+
+    async def revoke(self, user_id: int, session_id: str) -> bool:
+        """End the user's session with this id; ``False`` when it is not one of its live ones."""
+        ...
+
+    async def revoke_all(self, user_id: int, *, fence_until: float | None) -> None:
+        """End every session of the user in one step. With ``fence_until`` (Unix seconds),
+        ``record_login`` stores no session of the user until then (a ban or a deletion: a login
+        in flight, which read the user before, gets no token); with ``None`` any fence is lifted
+        (an unban)."""
         ...
 
     async def session_key(self, user_id: int) -> str | None:

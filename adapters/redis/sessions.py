@@ -9,7 +9,12 @@ Layout (``P`` is the key prefix, ``REDIS_KEY_PREFIX``; ``S`` is ``SESSION_SECRET
   - ``id``: the user id; ``created``: the user's creation time (Unix ms); ``key``: the user's
     newest ``session_key``;
   - one field per session, named by the first 16 bytes of HMAC-SHA256(S, token) (the token is
-    never stored), valued ``"<expires_at> <login_at> <max_expires_at>"`` in Unix ms;
+    never stored; its URL-safe base64 is the session's id), valued
+    ``"<expires_at> <login_at> <max_expires_at> <network> <user agent>"`` (times in Unix ms;
+    the client's network cut to /24 or /48 or ``-``; the user agent, at most 256 characters,
+    may be absent): about 100 bytes a session;
+  - ``fence``: Unix ms until which no session of the user is stored (a ban or a deletion, so
+    that a login in flight gets no token);
   - ``out``: ``"<op id> <until ms>"`` of the last logout, so a logout repeated after a lost reply
     answers as the first did (below).
 
@@ -45,10 +50,13 @@ from adapters.redis.client import RedisClient, store_errors, to_ms
 from adapters.redis.code_exchange import RedisCodeExchangeRegistry, done_value, ttl_ms
 from adapters.redis.scripts import Script
 from domain.code_exchange import CODE_LIFETIME_SECONDS
+from domain.accounts import SessionInfo
 from domain.entities import LoginSession
 from domain.ports import NewLogin, SessionStore
 
 _ROUTE = re.compile(r"[A-Za-z0-9_-]{16}")
+_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{21}[AQgw]")
+"""16 bytes in unpadded URL-safe base64: the last character carries 2 bits."""
 _OUT_MS = 60_000
 
 # Shared by the scripts: Redis's clock in ms, and whether a field is a session's (16 bytes).
@@ -62,9 +70,12 @@ local function is_session(field) return string.len(field) == 16 end
 """
 
 # KEYS: user hash [, code key]. ARGV: field, value, user id, created ms, session_key,
-# expires ms [, code value, code TTL ms].
+# expires ms [, code value, code TTL ms]. Returns 0 (nothing but the code stored) when fenced.
 _RECORD = _LUA + """
 local key, now = KEYS[1], now_ms()
+if KEYS[2] then redis.call('SET', KEYS[2], ARGV[7], 'PX', ARGV[8]) end
+local fence = redis.call('HGET', key, 'fence')
+if fence and tonumber(fence) > now then return 0 end
 local entries
 if redis.call('HLEN', key) <= 64 then entries = redis.call('HGETALL', key)
 else entries = redis.call('HRANDFIELD', key, 32, 'WITHVALUES') end
@@ -77,7 +88,7 @@ redis.call('HSET', key, 'id', ARGV[3], 'created', ARGV[4], 'key', ARGV[5], ARGV[
 if redis.call('PEXPIRETIME', key) < tonumber(ARGV[6]) then
   redis.call('PEXPIREAT', key, ARGV[6])
 end
-if KEYS[2] then redis.call('SET', KEYS[2], ARGV[7], 'PX', ARGV[8]) end
+return 1
 """
 
 # KEYS: user hash. ARGV: field. Returns {value, id, created} of a live session.
@@ -122,6 +133,44 @@ return 1
 """
 
 
+# KEYS: user hash. Returns the live sessions as {field, value, ...}.
+_SESSIONS = _LUA + """
+local now, live = now_ms(), {}
+local entries = redis.call('HGETALL', KEYS[1])
+for i = 1, #entries, 2 do
+  if is_session(entries[i]) and expiry(entries[i + 1]) > now then
+    live[#live + 1] = entries[i]; live[#live + 1] = entries[i + 1]
+  end
+end
+return live
+"""
+
+# KEYS: user hash. ARGV: field. 1 when a live session was ended.
+_REVOKE = _LUA + """
+local value = redis.call('HGET', KEYS[1], ARGV[1])
+if not value or expiry(value) <= now_ms() then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+return 1
+"""
+
+# KEYS: user hash. ARGV: fence until ms (0: lift the fence).
+_REVOKE_ALL = _LUA + """
+local key = KEYS[1]
+local batch = {}
+for _, field in ipairs(redis.call('HKEYS', key)) do
+  if is_session(field) then batch[#batch + 1] = field end
+  if #batch == 1000 then redis.call('HDEL', key, unpack(batch)); batch = {} end
+end
+if #batch > 0 then redis.call('HDEL', key, unpack(batch)) end
+if tonumber(ARGV[1]) > 0 then
+  redis.call('HSET', key, 'fence', ARGV[1])
+  if redis.call('PEXPIRETIME', key) < tonumber(ARGV[1]) then redis.call('PEXPIREAT', key, ARGV[1]) end
+else
+  redis.call('HDEL', key, 'fence')
+end
+"""
+
+
 class RedisSessionStore(SessionStore):
     """``SessionStore`` on Redis (see the module's docstring for the layout)."""
 
@@ -143,8 +192,11 @@ class RedisSessionStore(SessionStore):
         self._get = Script(client, _GET)
         self._extend = Script(client, _EXTEND)
         self._logout = Script(client, _LOGOUT)
+        self._sessions = Script(client, _SESSIONS)
+        self._revoke = Script(client, _REVOKE)
+        self._revoke_all = Script(client, _REVOKE_ALL)
 
-    async def record_login(self, login: NewLogin) -> str:
+    async def record_login(self, login: NewLogin) -> str | None:
         session = login.session
         route = self._route(session.user_id)
         token = f"{route}.{secrets.token_urlsafe(32)}"
@@ -152,7 +204,8 @@ class RedisSessionStore(SessionStore):
         keys = [self._users + route.encode()]
         args: list[bytes | str | int] = [
             self._field(token),
-            f"{expires_at} {to_ms(session.login_at)} {to_ms(session.max_expires_at)}",
+            f"{expires_at} {to_ms(session.login_at)} {to_ms(session.max_expires_at)}"
+            f" {login.ip or '-'}{'' if login.user_agent is None else ' ' + login.user_agent}",
             session.user_id,
             to_ms(session.user_created_at),
             login.session_key,
@@ -165,25 +218,28 @@ class RedisSessionStore(SessionStore):
         else:
             await self._registry.complete(login.code_hash, login.exchanged, ttl=code_ttl)
         with store_errors():
-            await self._record(keys=keys, args=args)
-        return token
+            stored = await self._record(keys=keys, args=args)
+        return token if stored else None
 
     async def get(self, token: str) -> LoginSession | None:
         key = self._key_of(token)
         if key is None:
             return None
+        field = self._field(token)
         with store_errors():
-            found = await self._get(keys=[key], args=[self._field(token)])
+            found = await self._get(keys=[key], args=[field])
         if not found:
             return None
         value, user_id, created = found
-        expires_at, login_at, max_expires_at = (int(part) / 1000 for part in value.split())
+        times = value.split(b" ", 3)[:3]
+        expires_at, login_at, max_expires_at = (int(part) / 1000 for part in times)
         return LoginSession(
             user_id=int(user_id),
             user_created_at=int(created) / 1000,
             login_at=login_at,
             expires_at=expires_at,
             max_expires_at=max_expires_at,
+            id=session_id(field),
         )
 
     async def extend(self, token: str, expires_at: float) -> None:
@@ -204,9 +260,27 @@ class RedisSessionStore(SessionStore):
             )
         return bool(ended)
 
+    async def sessions_of(self, user_id: int) -> list[SessionInfo]:
+        with store_errors():
+            found = await self._sessions(keys=[self._user_key(user_id)], args=[])
+        sessions = [_session_info(field, value) for field, value in zip(found[::2], found[1::2])]
+        return sorted(sessions, key=lambda info: info.created_at, reverse=True)
+
+    async def revoke(self, user_id: int, session_id: str) -> bool:
+        field = field_of(session_id)
+        if field is None:
+            return False
+        with store_errors():
+            return bool(await self._revoke(keys=[self._user_key(user_id)], args=[field]))
+
+    async def revoke_all(self, user_id: int, *, fence_until: float | None) -> None:
+        fence = 0 if fence_until is None else to_ms(fence_until)
+        with store_errors():
+            await self._revoke_all(keys=[self._user_key(user_id)], args=[fence])
+
     async def session_key(self, user_id: int) -> str | None:
         with store_errors():
-            value = await self._client.hget(self._users + self._route(user_id).encode(), "key")
+            value = await self._client.hget(self._user_key(user_id), "key")
         return None if value is None else cast(bytes, value).decode()
 
     async def ping(self) -> None:
@@ -217,6 +291,9 @@ class RedisSessionStore(SessionStore):
         digest = hmac.digest(self._secret, f"route:{user_id}".encode(), hashlib.sha256)
         return base64.urlsafe_b64encode(digest).decode()[:16]
 
+    def _user_key(self, user_id: int) -> bytes:
+        return self._users + self._route(user_id).encode()
+
     def _field(self, token: str) -> bytes:
         return hmac.digest(self._secret, token.encode(), hashlib.sha256)[:16]
 
@@ -226,3 +303,26 @@ class RedisSessionStore(SessionStore):
         if not dot or not _ROUTE.fullmatch(route):
             return None
         return self._users + route.encode()
+
+
+def session_id(field: bytes) -> str:
+    """A session's id: its field's name in URL-safe base64, unpadded (22 characters)."""
+    return base64.urlsafe_b64encode(field).decode().rstrip("=")
+
+
+def field_of(session_id: str) -> bytes | None:
+    """The field a session id names; ``None`` for a string that is no session id."""
+    if not _SESSION_ID.fullmatch(session_id):
+        return None
+    return base64.urlsafe_b64decode(session_id + "==")
+
+
+def _session_info(field: bytes, value: bytes) -> SessionInfo:
+    parts = value.decode(errors="replace").split(" ", 4)
+    expires_at, login_at = int(parts[0]) / 1000, int(parts[1]) / 1000
+    ip = parts[3] if len(parts) > 3 and parts[3] != "-" else None
+    user_agent = parts[4] if len(parts) > 4 else None
+    return SessionInfo(
+        id=session_id(field), app=None, platform=None, created_at=login_at,
+        expires_at=expires_at, ip=ip, user_agent=user_agent,
+    )

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.sqlalchemy.tables import users
+from domain.accounts import ACTIVE
 
 EXISTED = 1 << 63
 """The tag that MariaDB's upsert puts on the id of a row that was already there (ids are signed
@@ -30,7 +31,7 @@ MARIADB_LOGIN_SQL = (
     " updated_at),"
     " unionid = COALESCE(unionid, VALUES(unionid)),"
     " last_login_at = VALUES(last_login_at)"
-    " RETURNING id, unionid, created_at, LAST_INSERT_ID()"
+    " RETURNING id, unionid, created_at, LAST_INSERT_ID(), status"
 )
 """A whole login on MariaDB 10.5+, new user or returning: one statement, one round trip.
 
@@ -60,7 +61,7 @@ _CHANGES = [
     (users.c.unionid, func.coalesce(users.c.unionid, _UNIONID)),
     (users.c.last_login_at, AT),
 ]
-_LOGIN_COLUMNS = (users.c.id, users.c.unionid, users.c.created_at)
+_LOGIN_COLUMNS = (users.c.id, users.c.unionid, users.c.created_at, users.c.status)
 _NEW_ROW = {
     "openid": _OPENID,
     "unionid": _UNIONID,
@@ -88,8 +89,9 @@ _UPDATE_BY_ID = update(users).where(users.c.id == USER_ID).ordered_values(*_CHAN
 _MYSQL_INSERT_OR_NOTHING = (
     mysql.insert(users).values(_NEW_ROW).on_duplicate_key_update(openid=users.c.openid)
 )
-Stored = tuple[int, str | None, datetime, bool]
-"""What a login learns: the user's id, unionid, creation time, and whether it created it."""
+Stored = tuple[int, str | None, datetime, bool, str]
+"""What a login learns: the user's id, unionid, creation time, whether it created it, and its
+status (a banned user's login is refused)."""
 
 
 class LoginParams(TypedDict):
@@ -113,17 +115,17 @@ async def login_mariadb(conn: AsyncConnection, params: LoginParams) -> Stored:
     at = params["at"]
     args = (params["openid_arg"], params["unionid_arg"], at, at, at)
     row = (await conn.exec_driver_sql(MARIADB_LOGIN_SQL, args)).one()
-    user_id, unionid, created_at, tag = tuple(row)
-    return user_id, unionid, created_at, tag != user_id | EXISTED
+    user_id, unionid, created_at, tag, status = tuple(row)
+    return user_id, unionid, created_at, tag != user_id | EXISTED, status
 
 
 async def _login_update_returning(conn: AsyncConnection, params: LoginParams) -> Stored | None:
     row = (await conn.execute(_UPDATE_RETURNING, params)).first()
     if row is not None:
-        return row.id, row.unionid, row.created_at, False
+        return row.id, row.unionid, row.created_at, False, row.status
     insert = _INSERT_OR_NOTHING_RETURNING[conn.dialect.name]
     new_id: int | None = (await conn.execute(insert, params)).scalar_one_or_none()
-    return None if new_id is None else (new_id, params["unionid_arg"], params["at"], True)
+    return None if new_id is None else (new_id, params["unionid_arg"], params["at"], True, ACTIVE)
 
 
 async def _login_mysql(conn: AsyncConnection, params: LoginParams) -> Stored | None:
@@ -132,6 +134,6 @@ async def _login_mysql(conn: AsyncConnection, params: LoginParams) -> Stored | N
     row = (await conn.execute(_SELECT_BY_OPENID, params)).first()
     if row is not None:
         await conn.execute(_UPDATE_BY_ID, {**params, "user_id": row.id})
-        return row.id, row.unionid or params["unionid_arg"], row.created_at, False
+        return row.id, row.unionid or params["unionid_arg"], row.created_at, False, row.status
     new_id: int = (await conn.execute(_MYSQL_INSERT_OR_NOTHING, params)).lastrowid
-    return (new_id, params["unionid_arg"], params["at"], True) if new_id else None
+    return (new_id, params["unionid_arg"], params["at"], True, ACTIVE) if new_id else None

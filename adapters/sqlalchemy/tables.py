@@ -8,7 +8,18 @@ collations would merge two users whose openids differ only in case.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Table
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
 from sqlalchemy.dialects import mysql
 
 NAMING_CONVENTION = {
@@ -36,7 +47,47 @@ users = Table(
     Column("updated_at", Timestamp, nullable=False),
     Column("last_login_at", Timestamp, nullable=False),
     Column("phone", String(32), nullable=True),  # E.164, from getuserphonenumber (0002)
-    # ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_bin, spelled for both MySQL dialect names.
-    mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_bin",
-    mariadb_engine="InnoDB", mariadb_charset="utf8mb4", mariadb_collate="utf8mb4_bin",
+    # active | banned | deleted (0004)
+    Column("status", String(16), nullable=False, server_default=text("'active'")),
+    **(_INNODB := {
+        # ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_bin, spelled for both MySQL dialects.
+        "mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin",
+        "mariadb_engine": "InnoDB", "mariadb_charset": "utf8mb4",
+        "mariadb_collate": "utf8mb4_bin",
+    }),
 )
+
+account_events = Table(
+    "account_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("type", String(32), nullable=False),
+    Column("at", Timestamp, nullable=False),
+    Column("user_id", BigInteger, nullable=True),
+    Column("app", String(32), nullable=True),
+    Column("platform", String(16), nullable=True),
+    Column("result", String(64), nullable=False),
+    Column("ip", String(64), nullable=True),
+    Column("user_agent", String(256), nullable=True),
+    Column("request_id", String(128), nullable=True),
+    Index("ix_account_events_user_id_id", "user_id", "id"),
+    Index("ix_account_events_type_id", "type", "id"),
+    Index("ix_account_events_at", "at"),
+    **_INNODB,
+)
+"""The audit trail (0004): newest first by ``id``; removed after ``AUDIT_RETENTION_DAYS``."""
+
+webhook_outbox = Table(
+    "webhook_outbox",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False, unique=True),
+    Column("body", Text, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", Timestamp, nullable=False),
+    Index("ix_webhook_outbox_next_attempt_at", "next_attempt_at"),
+    **_INNODB,
+)
+"""Webhook messages not yet delivered (0004), written with the change they report; a sender
+leases one by moving ``next_attempt_at`` past its sending time."""

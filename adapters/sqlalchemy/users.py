@@ -43,9 +43,9 @@ server restarted: the next is fresh) or a deadlock (the victim's statement did n
 RACE_ROUNDS = 3
 """Rounds of find-or-insert in one try: the loser of a first-login race finds the winner's row."""
 
-_SELECT_USER = select(users.c.id, users.c.openid, users.c.unionid, users.c.created_at).where(
-    users.c.id == USER_ID
-)
+_SELECT_USER = select(
+    users.c.id, users.c.openid, users.c.unionid, users.c.created_at, users.c.status
+).where(users.c.id == USER_ID)
 _SAVE_PHONE = (
     update(users)
     .where(users.c.id == USER_ID)
@@ -91,16 +91,17 @@ class SqlAlchemyUserRepository(UserRepository, UserPhoneStore):
     async def get_or_create(
         self, openid: str, *, unionid: str | None, now: float
     ) -> tuple[User, bool]:
-        at = _to_datetime(now)
+        at = to_datetime(now)
         async with self._guard():
             stored = None
             if self._login is login_mariadb:
                 stored = await self._login_on_driver((openid, unionid, at, at, at))
             if stored is None:
                 stored = await self._run(self._login_on_connection, openid, unionid, at)
-        user_id, stored_unionid, created_at, created = stored
+        user_id, stored_unionid, created_at, created, status = stored
         user = User(
-            id=user_id, openid=openid, unionid=stored_unionid, created_at=_to_unix(created_at)
+            id=user_id, openid=openid, unionid=stored_unionid, created_at=to_unix(created_at),
+            status=status,
         )
         return user, created
 
@@ -110,7 +111,7 @@ class SqlAlchemyUserRepository(UserRepository, UserPhoneStore):
 
     async def save_phone(self, user_id: int, phone: str) -> None:
         """Store the user's phone number (E.164), as ``UserPhoneStore`` asks."""
-        params = {"user_id": user_id, "phone_arg": phone, "at": _to_datetime(time.time())}
+        params = {"user_id": user_id, "phone_arg": phone, "at": to_datetime(time.time())}
         async with self._guard():
             await self._run(_execute, _SAVE_PHONE, params)
 
@@ -138,7 +139,7 @@ class SqlAlchemyUserRepository(UserRepository, UserPhoneStore):
             assert driver is not None  # a live pooled connection has one
             cursor = await driver.cursor()
             await cursor.execute(MARIADB_LOGIN_SQL, args)
-            user_id, unionid, created_at, tag = await cursor.fetchone()
+            user_id, unionid, created_at, tag, status = await cursor.fetchone()
             await cursor.close()
         except BaseException as exc:
             await greenlet_spawn(pooled.invalidate, exc)
@@ -146,7 +147,7 @@ class SqlAlchemyUserRepository(UserRepository, UserPhoneStore):
                 return None
             raise  # a cancellation (the deadline)
         await greenlet_spawn(pooled.close)
-        return user_id, unionid, created_at, tag != user_id | EXISTED
+        return user_id, unionid, created_at, tag != user_id | EXISTED, status
 
     async def _login_on_connection(
         self, conn: AsyncConnection, openid: str, unionid: str | None, at: datetime
@@ -191,7 +192,8 @@ async def _get(conn: AsyncConnection, user_id: int) -> User | None:
     if row is None:
         return None
     return User(
-        id=row.id, openid=row.openid, unionid=row.unionid, created_at=_to_unix(row.created_at)
+        id=row.id, openid=row.openid, unionid=row.unionid, created_at=to_unix(row.created_at),
+        status=row.status,
     )
 
 
@@ -210,10 +212,10 @@ def _worth_another_try(exc: DBAPIError) -> bool:
     return args[0] == 1213 or getattr(exc.orig, "sqlstate", None) in ("40P01", "40001")
 
 
-def _to_datetime(seconds: float) -> datetime:
+def to_datetime(seconds: float) -> datetime:
     """Unix seconds as the naive UTC ``datetime`` the columns store (microsecond precision)."""
     return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
 
 
-def _to_unix(moment: datetime) -> float:
+def to_unix(moment: datetime) -> float:
     return moment.replace(tzinfo=UTC).timestamp()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from domain.accounts import BANNED, AccountEvent, AuditTrail, Origin
 from domain.code_exchange import CodeExchange
-from domain.entities import LoginSession
-from domain.errors import RateLimited
+from domain.entities import LoginSession, User, WeChatSession
+from domain.errors import DomainError, RateLimited, UserBanned, WeChatOverloaded
 from domain.ports import Clock, NewLogin, RateLimiter, SessionStore, UserRepository
 from domain.tokens import hash_code
 from domain.use_cases.policy import SessionPolicy
@@ -16,6 +17,8 @@ from domain.use_cases.policy import SessionPolicy
 class LoginRequest:
     code: str
     client_address: str = ""
+    user_agent: str | None = None
+    request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +39,12 @@ class LoginUseCase:
     - the session, the user's newest ``session_key`` and the code's result are written in one
       step, last, so a failed login leaves no token that works; when the login fails after
       WeChat answered, the code's result is recorded anyway (the code is spent at WeChat);
-    - other tokens of the user live on.
+    - a banned user gets ``UserBanned`` and no token, also when the ban lands while its login
+      is in flight (the session store refuses the session: see ``SessionStore.revoke_all``);
+      a user deleted meanwhile is looked up again, which creates a new user;
+    - other tokens of the user live on;
+    - every login that reached the platform leaves an event in the audit trail (``login``, or
+      ``login_failed`` with the error code), without waiting for it to be written.
     """
 
     def __init__(
@@ -49,6 +57,7 @@ class LoginUseCase:
         clock: Clock,
         policy: SessionPolicy,
         rate_per_minute: int,
+        audit: AuditTrail,
     ) -> None:
         self._exchange = exchange
         self._users = users
@@ -57,6 +66,7 @@ class LoginUseCase:
         self._clock = clock
         self._policy = policy
         self._rate_per_minute = rate_per_minute
+        self._audit = audit
 
     async def execute(self, request: LoginRequest) -> LoginResult:
         if self._rate_per_minute > 0:
@@ -69,12 +79,35 @@ class LoginUseCase:
             if retry_after is not None:
                 raise RateLimited(retry_after=retry_after)
 
-        wechat = await self._exchange.exchange(request.code)
+        origin = Origin.of(request.client_address, request.user_agent, request.request_id)
         try:
+            wechat = await self._exchange.exchange(request.code)
+            try:
+                user, created, session, token = await self._log_in(request, wechat, origin)
+            except BaseException:  # a cancelled login (client gone, timeout) spent the code too
+                await self._exchange.remember(request.code, wechat)
+                raise
+        except DomainError as error:  # WeChatOverloaded: refused before calling the platform
+            if not isinstance(error, UserBanned | WeChatOverloaded):
+                self._event("login_failed", None, origin, result=error.code)
+            raise
+        self._event("login", user, origin)
+        return LoginResult(
+            token=token, expires_in=session.expires_in(session.login_at), user_id=user.id,
+            created=created,
+        )
+
+    async def _log_in(
+        self, request: LoginRequest, wechat: WeChatSession, origin: Origin
+    ) -> tuple[User, bool, LoginSession, str]:
+        for _ in range(2):  # once more when a deletion fenced the user off meanwhile
             now = self._clock.now()
             user, created = await self._users.get_or_create(
                 wechat.openid, unionid=wechat.unionid, now=now
             )
+            if user.status == BANNED:
+                self._event("login_failed", user, origin, result=UserBanned.code)
+                raise UserBanned()
             session = LoginSession(
                 user_id=user.id,
                 user_created_at=user.created_at,
@@ -83,11 +116,20 @@ class LoginUseCase:
                 max_expires_at=now + self._policy.max_age,
             )
             token = await self._sessions.record_login(
-                NewLogin(session, wechat.session_key, hash_code(request.code), wechat)
+                NewLogin(
+                    session, wechat.session_key, hash_code(request.code), wechat,
+                    ip=origin.ip, user_agent=origin.user_agent,
+                )
             )
-        except BaseException:  # a cancelled login (client gone, timeout) spent the code too
-            await self._exchange.remember(request.code, wechat)
-            raise
-        return LoginResult(
-            token=token, expires_in=session.expires_in(now), user_id=user.id, created=created
-        )
+            if token is not None:
+                return user, created, session, token
+        self._event("login_failed", user, origin, result=UserBanned.code)
+        raise UserBanned()  # fenced off twice: banned while in flight
+
+    def _event(
+        self, type_: str, user: User | None, origin: Origin, *, result: str = "ok"
+    ) -> None:
+        self._audit.record(AccountEvent(
+            type=type_, at=self._clock.now(), user_id=None if user is None else user.id,
+            result=result, origin=origin,
+        ))

@@ -1,0 +1,193 @@
+"""Accounts and the audit trail in the user store's database (``AccountStore``).
+
+Changes run in a transaction of their own (the engine's connections otherwise autocommit each
+statement): the user's row is locked, changed, and the event reporting the change (and its
+webhook message, see ``adapters.sqlalchemy.outbox``) is inserted before the commit.
+
+Until users have identities of their own, a user's one identity is its row's ``openid`` and
+``unionid`` (app and platform unknown: ``None``), and erasing it replaces the ``openid`` with a
+tombstone that no platform gives (``~deleted~<id>``), so the same person's next login creates a
+new user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from adapters.sqlalchemy.outbox import WebhookMessages
+from adapters.sqlalchemy.tables import account_events, users
+from adapters.sqlalchemy.users import to_datetime, to_unix
+from domain.accounts import (
+    DELETED,
+    Account,
+    AccountEvent,
+    AccountQuery,
+    AccountStore,
+    Identity,
+    Origin,
+    StatusChange,
+)
+from domain.errors import StoreUnavailable
+
+ERASED_OPENID = "~deleted~{}"
+
+_ACCOUNT_COLUMNS = (
+    users.c.id, users.c.status, users.c.created_at, users.c.last_login_at, users.c.phone,
+    users.c.openid, users.c.unionid,
+)
+
+
+class SqlAlchemyAccountStore(AccountStore):
+    """``AccountStore`` on the user store's engine (MariaDB/MySQL, PostgreSQL, SQLite). Every
+    call finishes within ``timeout`` seconds; driver errors become ``StoreUnavailable``."""
+
+    def __init__(
+        self, engine: AsyncEngine, *, webhooks: WebhookMessages | None = None,
+        timeout: float = 1.5,
+    ) -> None:
+        self._engine = engine
+        self._webhooks = webhooks
+        self._timeout = timeout
+
+    async def account(self, user_id: int) -> Account | None:
+        async with self._connection() as conn:
+            row = (await conn.execute(select(*_ACCOUNT_COLUMNS).where(users.c.id == user_id))
+                   ).first()
+        return None if row is None else _account(row)
+
+    async def find(self, query: AccountQuery) -> list[Account]:
+        if query.openid is not None:
+            where = users.c.openid == query.openid
+        elif query.unionid is not None:
+            where = users.c.unionid == query.unionid
+        else:
+            where = users.c.phone == query.phone
+        statement = select(*_ACCOUNT_COLUMNS).where(where, users.c.status != DELETED)
+        async with self._connection() as conn:
+            rows = (await conn.execute(statement.order_by(users.c.id).limit(100))).all()
+        return [_account(row) for row in rows]
+
+    async def change_status(self, change: StatusChange) -> Account | None:
+        async with self._transaction() as conn:
+            before = await _locked(conn, change.user_id)
+            if before is None or before.status == DELETED:
+                return None
+            await conn.execute(
+                update(users).where(users.c.id == change.user_id)
+                .values(status=change.status, updated_at=to_datetime(change.event.at))
+            )
+            await self._report(conn, change.event)
+        return before
+
+    async def erase(self, user_id: int, event: AccountEvent) -> Account | None:
+        async with self._transaction() as conn:
+            before = await _locked(conn, user_id)
+            if before is None or before.status == DELETED:
+                return before
+            await conn.execute(
+                update(users).where(users.c.id == user_id).values(
+                    status=DELETED, openid=ERASED_OPENID.format(user_id), unionid=None,
+                    phone=None, updated_at=to_datetime(event.at),
+                )
+            )
+            await self._report(conn, event)
+        return before
+
+    async def events(
+        self, *, user_id: int | None, type: str | None, limit: int, before: int | None
+    ) -> list[AccountEvent]:
+        statement = select(account_events)
+        if user_id is not None:
+            statement = statement.where(account_events.c.user_id == user_id)
+        if type is not None:
+            statement = statement.where(account_events.c.type == type)
+        if before is not None:
+            statement = statement.where(account_events.c.id < before)
+        statement = statement.order_by(account_events.c.id.desc()).limit(limit)
+        async with self._connection() as conn:
+            rows = (await conn.execute(statement)).all()
+        return [_event(row) for row in rows]
+
+    async def record(self, events: Sequence[AccountEvent]) -> None:
+        if not events:
+            return
+        async with self._connection() as conn:
+            await conn.execute(insert(account_events), [_event_row(e) for e in events])
+
+    async def purge(self, *, before: float, limit: int) -> int:
+        # Ids first, then by id: MariaDB takes no LIMIT in a subquery, SQLite none in DELETE.
+        oldest = (
+            select(account_events.c.id).where(account_events.c.at < to_datetime(before))
+            .order_by(account_events.c.id).limit(limit)
+        )
+        async with self._connection() as conn:
+            ids = list((await conn.execute(oldest)).scalars())
+            if ids:
+                await conn.execute(delete(account_events).where(account_events.c.id.in_(ids)))
+        return len(ids)
+
+    async def _report(self, conn: AsyncConnection, event: AccountEvent) -> None:
+        await conn.execute(insert(account_events), [_event_row(event)])
+        if self._webhooks is not None:
+            await self._webhooks.add(conn, event)
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with asyncio.timeout(self._timeout), self._engine.connect() as conn:
+                yield conn
+        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+            raise StoreUnavailable() from exc
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a transaction at the database's default isolation (the pool's
+        connections autocommit otherwise; the level is restored when it goes back)."""
+        async with self._connection() as conn:
+            level = conn.dialect.default_isolation_level
+            transactional = await conn.execution_options(isolation_level=level)
+            async with transactional.begin():
+                yield transactional
+
+
+async def _locked(conn: AsyncConnection, user_id: int) -> Account | None:
+    statement = select(*_ACCOUNT_COLUMNS).where(users.c.id == user_id)
+    if conn.dialect.name != "sqlite":  # SQLite's writer lock is the whole database's
+        statement = statement.with_for_update()
+    row = (await conn.execute(statement)).first()
+    return None if row is None else _account(row)
+
+
+def _account(row: Row[Any]) -> Account:
+    identities = () if row.status == DELETED else (
+        Identity(app=None, platform=None, openid=row.openid, unionid=row.unionid),
+    )
+    return Account(
+        id=row.id, status=row.status, created_at=to_unix(row.created_at),
+        last_login_at=None if row.last_login_at is None else to_unix(row.last_login_at),
+        phone=row.phone, identities=identities,
+    )
+
+
+def _event_row(event: AccountEvent) -> dict[str, object]:
+    origin = event.origin
+    return {
+        "type": event.type, "at": to_datetime(event.at), "user_id": event.user_id,
+        "app": event.app, "platform": event.platform, "result": event.result[:64],
+        "ip": origin.ip, "user_agent": origin.user_agent, "request_id": origin.request_id,
+    }
+
+
+def _event(row: Row[Any]) -> AccountEvent:
+    return AccountEvent(
+        id=row.id, type=row.type, at=to_unix(row.at), user_id=row.user_id, app=row.app,
+        platform=row.platform, result=row.result,
+        origin=Origin(ip=row.ip, user_agent=row.user_agent, request_id=row.request_id),
+    )

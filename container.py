@@ -9,6 +9,7 @@ from __future__ import annotations
 from dependency_injector import containers, providers
 from prometheus_client import CollectorRegistry
 
+from adapters.audit import open_audit_trail
 from adapters.crypto import CryptographyCipher
 from adapters.instrumented import (
     SESSIONS,
@@ -28,8 +29,10 @@ from adapters.redis.client import open_redis
 from adapters.redis.code_exchange import RedisCodeExchangeRegistry
 from adapters.redis.rate_limit import RedisRateLimiter
 from adapters.redis.sessions import RedisSessionStore
+from adapters.sqlalchemy.accounts import SqlAlchemyAccountStore
 from adapters.sqlalchemy.engine import open_engine
 from adapters.sqlalchemy.migrate import upgrade_to_head
+from adapters.sqlalchemy.outbox import WebhookMessages
 from adapters.sqlalchemy.users import SqlAlchemyUserRepository
 from adapters.system import SystemClock
 from adapters.wechat.embedded import serve_embedded_simulator
@@ -38,11 +41,21 @@ from adapters.wechat.http import WeChatCallLimit, open_client_session
 from adapters.wechat.platform import AiohttpWeChatPlatform
 from domain.access_token import AccessTokenProvider, TokenTimings
 from domain.code_exchange import CodeExchange, ExchangeTimings
+from domain.use_cases.accounts import (
+    BanUseCase,
+    DeleteAccountUseCase,
+    FindAccountsUseCase,
+    ListEventsUseCase,
+    RevokeSessionsUseCase,
+    ShowAccountUseCase,
+    UnbanUseCase,
+)
 from domain.use_cases.authenticate import AuthenticateUseCase
 from domain.use_cases.check_session_key import CheckSessionKeyUseCase
 from domain.use_cases.decrypt import DecryptUseCase
 from domain.use_cases.login import LoginUseCase
 from domain.use_cases.logout import LogoutUseCase
+from domain.use_cases.my_sessions import ListMySessionsUseCase, RevokeMySessionUseCase
 from domain.use_cases.phone import GetPhoneNumberUseCase
 from domain.use_cases.policy import SessionPolicy
 from domain.use_cases.readiness import ReadinessUseCase
@@ -125,6 +138,16 @@ class Container(containers.DeclarativeContainer):
         ),
     )
     user_repository = providers.Singleton(SqlAlchemyUserRepository, engine=database)
+    webhook_messages = providers.Selector(
+        config.webhooks, on=providers.Singleton(WebhookMessages), off=providers.Object(None)
+    )
+    account_store = providers.Singleton(
+        SqlAlchemyAccountStore, engine=database, webhooks=webhook_messages
+    )
+    audit_trail = providers.Resource(
+        open_audit_trail, store=account_store, clock=clock,
+        retention_days=config.audit_retention_days,
+    )
     wechat_platform = providers.Singleton(
         AiohttpWeChatPlatform,
         session=wechat_http,
@@ -190,11 +213,14 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         policy=policy,
         rate_per_minute=config.login_rate_per_minute,
+        audit=audit_trail,
     )
     authenticate_use_case = providers.Factory(
         AuthenticateUseCase, sessions=timed_sessions, clock=clock, policy=policy
     )
-    logout_use_case = providers.Factory(LogoutUseCase, sessions=timed_sessions)
+    logout_use_case = providers.Factory(
+        LogoutUseCase, sessions=timed_sessions, audit=audit_trail, clock=clock
+    )
     readiness_use_case = providers.Factory(
         ReadinessUseCase, sessions=timed_sessions, users=timed_users
     )
@@ -220,3 +246,28 @@ class Container(containers.DeclarativeContainer):
         access_tokens=access_tokens,
         users=timed_users,
     )
+
+    # Accounts: the user's own and the back office's (HTTP and ``python -m entrypoints.admin``).
+    list_my_sessions_use_case = providers.Factory(ListMySessionsUseCase, sessions=timed_sessions)
+    revoke_my_session_use_case = providers.Factory(
+        RevokeMySessionUseCase, sessions=timed_sessions, accounts=account_store, clock=clock
+    )
+    show_account_use_case = providers.Factory(
+        ShowAccountUseCase, accounts=account_store, sessions=timed_sessions
+    )
+    find_accounts_use_case = providers.Factory(
+        FindAccountsUseCase, accounts=account_store, sessions=timed_sessions
+    )
+    ban_use_case = providers.Factory(
+        BanUseCase, accounts=account_store, sessions=timed_sessions, clock=clock
+    )
+    unban_use_case = providers.Factory(
+        UnbanUseCase, accounts=account_store, sessions=timed_sessions, clock=clock
+    )
+    revoke_sessions_use_case = providers.Factory(
+        RevokeSessionsUseCase, accounts=account_store, sessions=timed_sessions, clock=clock
+    )
+    delete_account_use_case = providers.Factory(
+        DeleteAccountUseCase, accounts=account_store, sessions=timed_sessions, clock=clock
+    )
+    list_events_use_case = providers.Factory(ListEventsUseCase, accounts=account_store)

@@ -117,6 +117,8 @@ class AccountEvent:
     platform: str | None = None
     result: str = "ok"
     origin: Origin = Origin()
+    reason: str | None = None
+    """Why, for a ban (at most ``MAX_REASON`` characters)."""
     id: int | None = None
 
 

@@ -104,11 +104,14 @@ class SessionStore(Protocol):
         """End the user's session with this id; ``False`` when it is not one of its live ones."""
         ...
 
-    async def revoke_all(self, user_id: int, *, fence_until: float | None) -> None:
+    async def revoke_all(self, user_id: int, *, fence_until: float | None = None) -> None:
         """End every session of the user in one step. With ``fence_until`` (Unix seconds),
         ``record_login`` stores no session of the user until then (a ban or a deletion: a login
-        in flight, which read the user before, gets no token); with ``None`` any fence is lifted
-        (an unban)."""
+        in flight, which read the user before, gets no token)."""
+        ...
+
+    async def unfence(self, user_id: int) -> None:
+        """Lift the fence of ``revoke_all`` (an unban)."""
         ...
 
     async def session_key(self, user_id: int) -> str | None:

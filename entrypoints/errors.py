@@ -19,6 +19,7 @@ from sanic.exceptions import (
     SanicException,
     ServiceUnavailable,
 )
+from sanic.constants import HTTP_METHODS
 from sanic.handlers import ErrorHandler
 
 from domain import errors as domain
@@ -31,6 +32,8 @@ STATUS_BY_ERROR: dict[type[domain.DomainError], int] = {
     domain.Unauthorized: 401,
     domain.InvalidCode: 401,
     domain.UserBlocked: 403,
+    domain.UserBanned: 403,
+    domain.SessionNotFound: 404,
     domain.RateLimited: 429,
     domain.WeChatBusy: 503,
     domain.WeChatOverloaded: 503,
@@ -92,6 +95,19 @@ def domain_error_response(error: domain.DomainError) -> HTTPResponse:
     return error_response(status, error.code, error.detail, headers=headers)
 
 
+def _allow(request: Request) -> dict[str, str]:
+    """The ``Allow`` header of a path whose routes have parameters (Sanic's router names the
+    allowed methods of static paths only)."""
+    allowed = []
+    for method in HTTP_METHODS:
+        try:
+            request.app.router.get(request.path, method, request.headers.get("host"))
+        except SanicException:
+            continue
+        allowed.append(method)
+    return {"Allow": ", ".join(allowed)} if allowed else {}
+
+
 class JsonErrorHandler(ErrorHandler):
     """Renders every failure, Sanic's own included, in the documented error shape.
 
@@ -105,7 +121,7 @@ class JsonErrorHandler(ErrorHandler):
             if isinstance(exception, cls):
                 headers = {}
                 if isinstance(exception, MethodNotAllowed):
-                    headers = dict(exception.headers or {})
+                    headers = dict(exception.headers or {}) or _allow(request)
                 return error_response(status, code, message, headers=headers)
         if isinstance(exception, SanicException) and 400 <= (exception.status_code or 500) < 500:
             status = exception.status_code

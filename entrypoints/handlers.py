@@ -12,12 +12,23 @@ import orjson
 from sanic import HTTPResponse, Request
 from sanic.exceptions import NotFound
 
+from domain.accounts import Origin
 from domain.errors import DomainError, Unauthorized
+from domain.use_cases.accounts import (
+    BanUseCase,
+    DeleteAccountUseCase,
+    FindAccountsUseCase,
+    ListEventsUseCase,
+    RevokeSessionsUseCase,
+    ShowAccountUseCase,
+    UnbanUseCase,
+)
 from domain.use_cases.authenticate import AuthenticateRequest, AuthenticateUseCase
 from domain.use_cases.check_session_key import CheckSessionKeyRequest, CheckSessionKeyUseCase
 from domain.use_cases.decrypt import DecryptRequest, DecryptUseCase
 from domain.use_cases.login import LoginRequest, LoginUseCase
 from domain.use_cases.logout import LogoutRequest, LogoutUseCase
+from domain.use_cases.my_sessions import ListMySessionsUseCase, RevokeMySessionUseCase
 from domain.use_cases.phone import GetPhoneNumberRequest, GetPhoneNumberUseCase
 from domain.use_cases.readiness import ReadinessUseCase
 from domain.use_cases.send_message import SendMessageRequest, SendMessageUseCase
@@ -43,14 +54,23 @@ class UseCases:
     decrypt: DecryptUseCase
     check_session_key: CheckSessionKeyUseCase
     send_message: SendMessageUseCase
+    list_my_sessions: ListMySessionsUseCase
+    revoke_my_session: RevokeMySessionUseCase
+    show_account: ShowAccountUseCase
+    find_accounts: FindAccountsUseCase
+    ban: BanUseCase
+    unban: UnbanUseCase
+    revoke_sessions: RevokeSessionsUseCase
+    delete_account: DeleteAccountUseCase
+    list_events: ListEventsUseCase
 
 
-def _use_cases(request: Request) -> UseCases:
+def use_cases_of(request: Request) -> UseCases:
     use_cases: UseCases = request.app.ctx.use_cases
     return use_cases
 
 
-def _json(body: Mapping[str, Any], status: int = 200, headers: dict[str, str] | None = None
+def json_response(body: Mapping[str, Any], status: int = 200, headers: dict[str, str] | None = None
           ) -> HTTPResponse:
     return HTTPResponse(
         orjson.dumps(body), status=status, headers=headers, content_type="application/json"
@@ -58,14 +78,15 @@ def _json(body: Mapping[str, Any], status: int = 200, headers: dict[str, str] | 
 
 
 async def login(request: Request) -> HTTPResponse:
-    use_case = _use_cases(request).login
+    use_case = use_cases_of(request).login
     trusted_proxies: int = request.app.ctx.trusted_proxy_count
     logins = request.app.ctx.metrics.logins
     try:
         code = schemas.login_code(request.body)
-        result = await use_case.execute(
-            LoginRequest(code=code, client_address=client_address_of(request, trusted_proxies))
-        )
+        result = await use_case.execute(LoginRequest(
+            code=code, client_address=client_address_of(request, trusted_proxies),
+            user_agent=request.headers.get("user-agent"), request_id=request.ctx.request_id,
+        ))
     except DomainError as error:
         logins.labels(error.code).inc()
         raise
@@ -76,14 +97,14 @@ async def login(request: Request) -> HTTPResponse:
         "expires_in": result.expires_in,
         "user": {"id": result.user_id, "created": result.created},
     }
-    return _json(
+    return json_response(
         body,
         headers={"Authorization": f"Bearer {result.token}", "Cache-Control": "no-store"},
     )
 
 
 async def me(request: Request) -> HTTPResponse:
-    authenticate = _use_cases(request).authenticate
+    authenticate = use_cases_of(request).authenticate
     current = await authenticate.execute(AuthenticateRequest(token=token_of(request)))
     session = current.session
     created_at = datetime.fromtimestamp(session.user_created_at, UTC)
@@ -94,26 +115,28 @@ async def me(request: Request) -> HTTPResponse:
         },
         "expires_in": current.expires_in,
     }
-    return _json(body)
+    return json_response(body)
 
 
 async def logout(request: Request) -> HTTPResponse:
-    use_case = _use_cases(request).logout
+    use_case = use_cases_of(request).logout
     token = token_of(request)
     everywhere = schemas.read(schemas.LOGOUT, request.body, allow_empty=True).get("all", False)
-    await use_case.execute(LogoutRequest(token=token, everywhere=everywhere))
+    await use_case.execute(
+        LogoutRequest(token=token, everywhere=everywhere, origin=origin_of(request))
+    )
     return HTTPResponse(status=204)
 
 
 async def healthz(request: Request) -> HTTPResponse:
-    return _json({"status": "ok", "version": VERSION})
+    return json_response({"status": "ok", "version": VERSION})
 
 
 async def readyz(request: Request) -> HTTPResponse:
-    readiness = await _use_cases(request).readiness.execute()
+    readiness = await use_cases_of(request).readiness.execute()
     checks = {"sessions": str(readiness.sessions), "users": str(readiness.users)}
     if readiness.ready:
-        return _json({"status": "ok", "checks": checks})
+        return json_response({"status": "ok", "checks": checks})
     return error_response(
         503, "unavailable", "A store is unreachable or at an older schema.",
         extra={"checks": checks},
@@ -127,7 +150,7 @@ async def _user_id(request: Request, authenticate: AuthenticateUseCase) -> int:
 
 
 async def phone(request: Request) -> HTTPResponse:
-    use_cases = _use_cases(request)
+    use_cases = use_cases_of(request)
     user_id = await _user_id(request, use_cases.authenticate)
     use_case = use_cases.phone
     code = schemas.read(schemas.PHONE, request.body)["code"]
@@ -139,11 +162,11 @@ async def phone(request: Request) -> HTTPResponse:
             "country_code": number.country_code,
         }
     }
-    return _json(body)
+    return json_response(body)
 
 
 async def decrypt(request: Request) -> HTTPResponse:
-    use_cases = _use_cases(request)
+    use_cases = use_cases_of(request)
     user_id = await _user_id(request, use_cases.authenticate)
     use_case = use_cases.decrypt
     body = schemas.read(schemas.DECRYPT, request.body)
@@ -157,25 +180,39 @@ async def decrypt(request: Request) -> HTTPResponse:
         )
     )
     answer: schemas.DecryptResponse = {"data": decrypted.data}
-    return _json(answer)
+    return json_response(answer)
 
 
 async def session_key(request: Request) -> HTTPResponse:
-    use_cases = _use_cases(request)
+    use_cases = use_cases_of(request)
     user_id = await _user_id(request, use_cases.authenticate)
     state = await use_cases.check_session_key.execute(CheckSessionKeyRequest(user_id=user_id))
     body: schemas.SessionKeyResponse = {"valid": state.valid}
-    return _json(body)
+    return json_response(body)
 
 
-async def send_message(request: Request) -> HTTPResponse:
+def origin_of(request: Request) -> Origin:
+    """The request's client network, user agent and id, as the audit trail keeps them."""
+    return Origin.of(
+        client_address_of(request, request.app.ctx.trusted_proxy_count),
+        request.headers.get("user-agent"), request.ctx.request_id,
+    )
+
+
+def require_admin(request: Request) -> None:
+    """404 when ``ADMIN_TOKEN`` is unset, ``Unauthorized`` unless the caller sends it (compared
+    in constant time)."""
     admin_token: str | None = request.app.ctx.admin_token
     if admin_token is None:
         raise NotFound()
     if not hmac.compare_digest(token_of(request).encode(), admin_token.encode()):
         raise Unauthorized()
+
+
+async def send_message(request: Request) -> HTTPResponse:
+    require_admin(request)
     body = schemas.read(schemas.MESSAGE, request.body)
-    await _use_cases(request).send_message.execute(
+    await use_cases_of(request).send_message.execute(
         SendMessageRequest(
             user_id=body["user_id"],
             template_id=body["template_id"],
@@ -186,4 +223,4 @@ async def send_message(request: Request) -> HTTPResponse:
         )
     )
     answer: schemas.MessageResponse = {"sent": True}
-    return _json(answer)
+    return json_response(answer)

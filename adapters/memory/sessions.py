@@ -104,12 +104,13 @@ class InMemorySessionStore(SessionStore):
                 return True
         return False
 
-    async def revoke_all(self, user_id: int, *, fence_until: float | None) -> None:
+    async def revoke_all(self, user_id: int, *, fence_until: float | None = None) -> None:
         self._end_all(user_id)
-        if fence_until is None:
-            self._fences.pop(user_id)
-        else:
+        if fence_until is not None:
             self._fences.set(user_id, True, fence_until)
+
+    async def unfence(self, user_id: int) -> None:
+        self._fences.pop(user_id)
 
     async def session_key(self, user_id: int) -> str | None:
         user = self._users.get(user_id)

@@ -153,7 +153,7 @@ redis.call('HDEL', KEYS[1], ARGV[1])
 return 1
 """
 
-# KEYS: user hash. ARGV: fence until ms (0: lift the fence).
+# KEYS: user hash. ARGV: fence until ms (0: no fence).
 _REVOKE_ALL = _LUA + """
 local key = KEYS[1]
 local batch = {}
@@ -165,8 +165,6 @@ if #batch > 0 then redis.call('HDEL', key, unpack(batch)) end
 if tonumber(ARGV[1]) > 0 then
   redis.call('HSET', key, 'fence', ARGV[1])
   if redis.call('PEXPIRETIME', key) < tonumber(ARGV[1]) then redis.call('PEXPIREAT', key, ARGV[1]) end
-else
-  redis.call('HDEL', key, 'fence')
 end
 """
 
@@ -273,10 +271,14 @@ class RedisSessionStore(SessionStore):
         with store_errors():
             return bool(await self._revoke(keys=[self._user_key(user_id)], args=[field]))
 
-    async def revoke_all(self, user_id: int, *, fence_until: float | None) -> None:
+    async def revoke_all(self, user_id: int, *, fence_until: float | None = None) -> None:
         fence = 0 if fence_until is None else to_ms(fence_until)
         with store_errors():
             await self._revoke_all(keys=[self._user_key(user_id)], args=[fence])
+
+    async def unfence(self, user_id: int) -> None:
+        with store_errors():
+            await self._client.hdel(self._user_key(user_id), "fence")
 
     async def session_key(self, user_id: int) -> str | None:
         with store_errors():

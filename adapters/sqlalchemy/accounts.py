@@ -182,6 +182,7 @@ def _event_row(event: AccountEvent) -> dict[str, object]:
         "type": event.type, "at": to_datetime(event.at), "user_id": event.user_id,
         "app": event.app, "platform": event.platform, "result": event.result[:64],
         "ip": origin.ip, "user_agent": origin.user_agent, "request_id": origin.request_id,
+        "reason": event.reason,
     }
 
 
@@ -190,4 +191,5 @@ def _event(row: Row[Any]) -> AccountEvent:
         id=row.id, type=row.type, at=to_unix(row.at), user_id=row.user_id, app=row.app,
         platform=row.platform, result=row.result,
         origin=Origin(ip=row.ip, user_agent=row.user_agent, request_id=row.request_id),
+        reason=row.reason,
     )

@@ -70,6 +70,7 @@ account_events = Table(
     Column("ip", String(64), nullable=True),
     Column("user_agent", String(256), nullable=True),
     Column("request_id", String(128), nullable=True),
+    Column("reason", String(200), nullable=True),
     Index("ix_account_events_user_id_id", "user_id", "id"),
     Index("ix_account_events_type_id", "type", "id"),
     Index("ix_account_events_at", "at"),

@@ -4,26 +4,36 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from domain.accounts import AccountEvent, AuditTrail, Origin
 from domain.errors import Unauthorized
-from domain.ports import SessionStore
+from domain.ports import Clock, SessionStore
 
 
 @dataclass(frozen=True, slots=True)
 class LogoutRequest:
     token: str
     everywhere: bool = False
+    origin: Origin = Origin()
 
 
 class LogoutUseCase:
     """Rules:
     - the token must be live, else ``Unauthorized``;
     - afterwards it no longer works anywhere; with ``everywhere`` no token of the user does,
-      all ended in one step (a failure leaves every token working).
+      all ended in one step (a failure leaves every token working);
+    - a ``logout`` event goes to the audit trail.
     """
 
-    def __init__(self, *, sessions: SessionStore) -> None:
+    def __init__(self, *, sessions: SessionStore, audit: AuditTrail, clock: Clock) -> None:
         self._sessions = sessions
+        self._audit = audit
+        self._clock = clock
 
     async def execute(self, request: LogoutRequest) -> None:
+        session = await self._sessions.get(request.token)
         if not await self._sessions.logout(request.token, everywhere=request.everywhere):
             raise Unauthorized()
+        self._audit.record(AccountEvent(
+            type="logout", at=self._clock.now(),
+            user_id=None if session is None else session.user_id, origin=request.origin,
+        ))

@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("ip", sa.String(64), nullable=True),
         sa.Column("user_agent", sa.String(256), nullable=True),
         sa.Column("request_id", sa.String(128), nullable=True),
+        sa.Column("reason", sa.String(200), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_account_events"),
         **INNODB,
     )

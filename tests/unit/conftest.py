@@ -13,6 +13,7 @@ from adapters.memory import (
     InMemoryUserRepository,
     InMemoryWeChatGateway,
 )
+from adapters.memory.audit import InMemoryAuditTrail
 from domain.code_exchange import CodeExchange, ExchangeTimings
 from domain.use_cases.authenticate import AuthenticateUseCase
 from domain.use_cases.login import LoginUseCase
@@ -34,6 +35,7 @@ class World:
     registry: InMemoryCodeExchangeRegistry
     exchange: CodeExchange
     policy: SessionPolicy
+    audit: InMemoryAuditTrail
 
     def login_use_case(self, *, rate_per_minute: int = 0) -> LoginUseCase:
         return LoginUseCase(
@@ -44,13 +46,14 @@ class World:
             clock=self.clock,
             policy=self.policy,
             rate_per_minute=rate_per_minute,
+            audit=self.audit,
         )
 
     def authenticate_use_case(self) -> AuthenticateUseCase:
         return AuthenticateUseCase(sessions=self.sessions, clock=self.clock, policy=self.policy)
 
     def logout_use_case(self) -> LogoutUseCase:
-        return LogoutUseCase(sessions=self.sessions)
+        return LogoutUseCase(sessions=self.sessions, audit=self.audit, clock=self.clock)
 
 
 @pytest.fixture
@@ -67,4 +70,5 @@ def world(clock: FakeClock) -> World:
             gateway=wechat, registry=registry, timings=ExchangeTimings(poll_interval=0.001)
         ),
         policy=SessionPolicy(ttl=TTL, max_age=MAX_AGE),
+        audit=InMemoryAuditTrail(),
     )

@@ -141,6 +141,31 @@ class StatusChange:
     event: AccountEvent
 
 
+Cursor = tuple[int, int]
+"""Where a page of events ends: the last event's time (Unix microseconds) and id."""
+
+
+def cursor_text(cursor: Cursor) -> str:
+    return f"{cursor[0]}-{cursor[1]}"
+
+
+def parse_cursor(text: str) -> Cursor | None:
+    """The cursor of ``cursor_text``; ``None`` when ``text`` is none."""
+    at, dash, id_ = text.partition("-")
+    if not (dash and at.isascii() and at.isdigit() and id_.isascii() and id_.isdigit()):
+        return None
+    if len(at) > 19 or len(id_) > 19:
+        return None
+    return int(at), int(id_)
+
+
+@dataclass(frozen=True, slots=True)
+class EventPage:
+    events: list[AccountEvent]
+    next: Cursor | None
+    """Where the next (older) page starts; ``None`` on the last one."""
+
+
 class AccountStore(Protocol):
     """Users as accounts, and the audit trail (the user store's database).
 
@@ -168,9 +193,10 @@ class AccountStore(Protocol):
         ...
 
     async def events(
-        self, *, user_id: int | None, type: str | None, limit: int, before: int | None
-    ) -> list[AccountEvent]:
-        """At most ``limit`` events, newest first, with ids below ``before`` when given."""
+        self, *, user_id: int | None, type: str | None, limit: int, before: Cursor | None
+    ) -> EventPage:
+        """At most ``limit`` events, newest first (by time, then id), older than ``before``
+        when given."""
         ...
 
     async def record(self, events: Sequence[AccountEvent]) -> None:

@@ -132,6 +132,6 @@ async def _events(request: Request, user_id: int | None, type_: str | None) -> H
     limit = _whole(request, "limit", DEFAULT_EVENTS)
     assert limit is not None
     page = await use_cases_of(request).list_events.execute(EventsRequest(
-        user_id=user_id, type=type_, limit=limit, before=_whole(request, "before", None),
+        user_id=user_id, type=type_, limit=limit, before=request.args.get("before"),
     ))
     return json_response(bodies.events_body(page))

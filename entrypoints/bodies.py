@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from domain.accounts import AccountEvent, SessionInfo
-from domain.use_cases.accounts import AccountView, EventPage
+from domain.accounts import AccountEvent, EventPage, SessionInfo, cursor_text
+from domain.use_cases.accounts import AccountView
 from entrypoints import schemas
 
 
@@ -66,5 +66,5 @@ def event_item(event: AccountEvent) -> schemas.EventItem:
 def events_body(page: EventPage) -> schemas.EventsResponse:
     return {
         "events": [event_item(e) for e in page.events],
-        "next": None if page.next is None else str(page.next),
+        "next": None if page.next is None else cursor_text(page.next),
     }

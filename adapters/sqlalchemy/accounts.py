@@ -13,11 +13,12 @@ new user.
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy import Row, and_, delete, insert, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -30,6 +31,8 @@ from domain.accounts import (
     AccountEvent,
     AccountQuery,
     AccountStore,
+    Cursor,
+    EventPage,
     Identity,
     Origin,
     StatusChange,
@@ -37,6 +40,7 @@ from domain.accounts import (
 from domain.errors import StoreUnavailable
 
 ERASED_OPENID = "~deleted~{}"
+EPOCH = datetime(1970, 1, 1)  # noqa: DTZ001 (the columns hold naive UTC)
 
 _ACCOUNT_COLUMNS = (
     users.c.id, users.c.status, users.c.created_at, users.c.last_login_at, users.c.phone,
@@ -101,19 +105,23 @@ class SqlAlchemyAccountStore(AccountStore):
         return before
 
     async def events(
-        self, *, user_id: int | None, type: str | None, limit: int, before: int | None
-    ) -> list[AccountEvent]:
+        self, *, user_id: int | None, type: str | None, limit: int, before: Cursor | None
+    ) -> EventPage:
+        at, id_ = account_events.c.at, account_events.c.id
         statement = select(account_events)
         if user_id is not None:
             statement = statement.where(account_events.c.user_id == user_id)
         if type is not None:
             statement = statement.where(account_events.c.type == type)
         if before is not None:
-            statement = statement.where(account_events.c.id < before)
-        statement = statement.order_by(account_events.c.id.desc()).limit(limit)
+            moment = EPOCH + timedelta(microseconds=before[0])
+            statement = statement.where(or_(at < moment, and_(at == moment, id_ < before[1])))
+        statement = statement.order_by(at.desc(), id_.desc()).limit(limit)
         async with self._connection() as conn:
             rows = (await conn.execute(statement)).all()
-        return [_event(row) for row in rows]
+        last = rows[-1] if rows and len(rows) == limit else None
+        cursor = None if last is None else ((last.at - EPOCH) // timedelta(microseconds=1), last.id)
+        return EventPage([_event(row) for row in rows], cursor)
 
     async def record(self, events: Sequence[AccountEvent]) -> None:
         if not events:

@@ -71,8 +71,8 @@ account_events = Table(
     Column("user_agent", String(256), nullable=True),
     Column("request_id", String(128), nullable=True),
     Column("reason", String(200), nullable=True),
-    Index("ix_account_events_user_id_id", "user_id", "id"),
-    Index("ix_account_events_type_id", "type", "id"),
+    Index("ix_account_events_user_id_at", "user_id", "at"),
+    Index("ix_account_events_type_at", "type", "at"),
     Index("ix_account_events_at", "at"),
     **_INNODB,
 )

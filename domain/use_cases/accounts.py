@@ -22,9 +22,11 @@ from domain.accounts import (
     AccountEvent,
     AccountQuery,
     AccountStore,
+    EventPage,
     Origin,
     SessionInfo,
     StatusChange,
+    parse_cursor,
 )
 from domain.errors import InvalidRequest
 from domain.platform_errors import UnknownUser
@@ -149,15 +151,8 @@ class EventsRequest:
     user_id: int | None = None
     type: str | None = None
     limit: int = DEFAULT_EVENTS
-    before: int | None = None
+    before: str | None = None
     """The cursor: the ``next`` of the previous page."""
-
-
-@dataclass(frozen=True, slots=True)
-class EventPage:
-    events: list[AccountEvent]
-    next: int | None
-    """The cursor of the next (older) page; ``None`` on the last one."""
 
 
 class ListEventsUseCase:
@@ -172,13 +167,11 @@ class ListEventsUseCase:
             raise InvalidRequest(f"`limit` is 1 to {MAX_EVENTS}.")
         if request.type is not None and request.type not in EVENT_TYPES:
             raise InvalidRequest(f"`type` is one of {', '.join(EVENT_TYPES)}.")
-        if request.before is not None and request.before < 1:
+        before = None if request.before is None else parse_cursor(request.before)
+        if request.before is not None and before is None:
             raise InvalidRequest("`before` is a cursor from `next`.")
         if request.user_id is not None and await self._accounts.account(request.user_id) is None:
             raise UnknownUser()
-        events = await self._accounts.events(
-            user_id=request.user_id, type=request.type, limit=request.limit,
-            before=request.before,
+        return await self._accounts.events(
+            user_id=request.user_id, type=request.type, limit=request.limit, before=before,
         )
-        full = len(events) == request.limit
-        return EventPage(events, events[-1].id if full and events else None)

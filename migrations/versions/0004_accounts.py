@@ -46,8 +46,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_account_events"),
         **INNODB,
     )
-    op.create_index("ix_account_events_user_id_id", "account_events", ["user_id", "id"])
-    op.create_index("ix_account_events_type_id", "account_events", ["type", "id"])
+    op.create_index("ix_account_events_user_id_at", "account_events", ["user_id", "at"])
+    op.create_index("ix_account_events_type_at", "account_events", ["type", "at"])
     op.create_index("ix_account_events_at", "account_events", ["at"])
     op.create_table(
         "webhook_outbox",

@@ -9,7 +9,6 @@ from sanic import HTTPResponse, Request
 
 from domain.accounts import AccountQuery
 from domain.errors import InvalidRequest
-from domain.platform_errors import UnknownUser
 from domain.use_cases.accounts import DEFAULT_EVENTS, EventsRequest, UserRequest
 from domain.use_cases.authenticate import Authenticated, AuthenticateRequest
 from domain.use_cases.my_sessions import MySessionsRequest, RevokeMySessionRequest
@@ -17,7 +16,6 @@ from entrypoints import bodies, schemas
 from entrypoints.handlers import json_response, origin_of, require_admin, use_cases_of
 from entrypoints.http import token_of
 
-MAX_USER_ID = schemas.MAX_USER_ID
 _WHOLE = re.compile(r"[0-9]{1,19}")
 NO_CONTENT = 204
 
@@ -25,12 +23,6 @@ NO_CONTENT = 204
 async def _current(request: Request) -> Authenticated:
     authenticate = use_cases_of(request).authenticate
     return await authenticate.execute(AuthenticateRequest(token=token_of(request)))
-
-
-def _user_id(value: int) -> int:
-    if not 1 <= value <= MAX_USER_ID:
-        raise UnknownUser()
-    return value
 
 
 def _whole(request: Request, name: str, default: int | None) -> int | None:
@@ -72,7 +64,7 @@ async def delete_me(request: Request) -> HTTPResponse:
 
 async def admin_user(request: Request, user_id: int) -> HTTPResponse:
     require_admin(request)
-    view = await use_cases_of(request).show_account.execute(UserRequest(_user_id(user_id)))
+    view = await use_cases_of(request).show_account.execute(UserRequest(user_id))
     body: schemas.AdminUserResponse = {"user": bodies.admin_user(view)}
     return json_response(body)
 
@@ -91,21 +83,21 @@ async def admin_ban(request: Request, user_id: int) -> HTTPResponse:
     require_admin(request)
     reason = schemas.read(schemas.BAN, request.body, allow_empty=True).get("reason")
     await use_cases_of(request).ban.execute(
-        UserRequest(_user_id(user_id), origin_of(request), reason=reason)
+        UserRequest(user_id, origin_of(request), reason=reason)
     )
     return HTTPResponse(status=NO_CONTENT)
 
 
 async def admin_unban(request: Request, user_id: int) -> HTTPResponse:
     require_admin(request)
-    await use_cases_of(request).unban.execute(UserRequest(_user_id(user_id), origin_of(request)))
+    await use_cases_of(request).unban.execute(UserRequest(user_id, origin_of(request)))
     return HTTPResponse(status=NO_CONTENT)
 
 
 async def admin_revoke_sessions(request: Request, user_id: int) -> HTTPResponse:
     require_admin(request)
     await use_cases_of(request).revoke_sessions.execute(
-        UserRequest(_user_id(user_id), origin_of(request))
+        UserRequest(user_id, origin_of(request))
     )
     return HTTPResponse(status=NO_CONTENT)
 
@@ -113,14 +105,14 @@ async def admin_revoke_sessions(request: Request, user_id: int) -> HTTPResponse:
 async def admin_delete_user(request: Request, user_id: int) -> HTTPResponse:
     require_admin(request)
     await use_cases_of(request).delete_account.execute(
-        UserRequest(_user_id(user_id), origin_of(request))
+        UserRequest(user_id, origin_of(request))
     )
     return HTTPResponse(status=NO_CONTENT)
 
 
 async def admin_user_events(request: Request, user_id: int) -> HTTPResponse:
     require_admin(request)
-    return await _events(request, _user_id(user_id), None)
+    return await _events(request, user_id, None)
 
 
 async def admin_events(request: Request) -> HTTPResponse:

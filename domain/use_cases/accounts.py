@@ -34,6 +34,8 @@ from domain.ports import Clock, SessionStore
 
 MAX_EVENTS = 200
 DEFAULT_EVENTS = 50
+MAX_USER_ID = 2**63 - 1
+"""The largest id a user store keeps (a signed 64-bit column): larger ones are unknown."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,13 +54,20 @@ class UserRequest:
     """A ban's reason (at most ``MAX_REASON`` characters)."""
 
 
+def _known_id(user_id: int) -> int:
+    """``user_id``, or ``UnknownUser`` when no store could hold it."""
+    if not 1 <= user_id <= MAX_USER_ID:
+        raise UnknownUser()
+    return user_id
+
+
 class ShowAccountUseCase:
     def __init__(self, *, accounts: AccountStore, sessions: SessionStore) -> None:
         self._accounts = accounts
         self._sessions = sessions
 
     async def execute(self, request: UserRequest) -> AccountView:
-        account = await self._accounts.account(request.user_id)
+        account = await self._accounts.account(_known_id(request.user_id))
         if account is None:
             raise UnknownUser()
         return AccountView(account, await self._sessions.sessions_of(account.id))
@@ -95,7 +104,7 @@ class _AccountChange:
         )
 
     async def _change_status(self, status: str, type_: str, request: UserRequest) -> Account:
-        change = StatusChange(request.user_id, status, self._event(type_, request))
+        change = StatusChange(_known_id(request.user_id), status, self._event(type_, request))
         before = await self._accounts.change_status(change)
         if before is None:
             raise UnknownUser()
@@ -127,7 +136,7 @@ class RevokeSessionsUseCase(_AccountChange):
     """Every token of the user dies; it may log in again."""
 
     async def execute(self, request: UserRequest) -> None:
-        if await self._accounts.account(request.user_id) is None:
+        if await self._accounts.account(_known_id(request.user_id)) is None:
             raise UnknownUser()
         await self._sessions.revoke_all(request.user_id)
         await self._accounts.record([self._event("session_revoked", request)])
@@ -139,7 +148,8 @@ class DeleteAccountUseCase(_AccountChange):
     a deleted account again changes nothing and succeeds (its tokens are ended again)."""
 
     async def execute(self, request: UserRequest) -> None:
-        before = await self._accounts.erase(request.user_id, self._event("deleted", request))
+        event = self._event("deleted", request)
+        before = await self._accounts.erase(_known_id(request.user_id), event)
         if before is None:
             raise UnknownUser()
         fence = self._clock.now() + FENCE_SECONDS
@@ -170,7 +180,8 @@ class ListEventsUseCase:
         before = None if request.before is None else parse_cursor(request.before)
         if request.before is not None and before is None:
             raise InvalidRequest("`before` is a cursor from `next`.")
-        if request.user_id is not None and await self._accounts.account(request.user_id) is None:
+        user_id = request.user_id
+        if user_id is not None and await self._accounts.account(_known_id(user_id)) is None:
             raise UnknownUser()
         return await self._accounts.events(
             user_id=request.user_id, type=request.type, limit=request.limit, before=before,

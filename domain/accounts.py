@@ -50,6 +50,10 @@ class Origin:
         return cls(network_of(address), clip_user_agent(user_agent), request_id)
 
 
+NO_ORIGIN = Origin()
+"""A change made from no request (the shell sets its own)."""
+
+
 def network_of(address: str) -> str | None:
     """The network of a client address: IPv4 cut to /24, IPv6 to /48 (``203.0.113.0/24``);
     ``None`` when it is no address."""
@@ -116,7 +120,7 @@ class AccountEvent:
     app: str | None = None
     platform: str | None = None
     result: str = "ok"
-    origin: Origin = Origin()
+    origin: Origin = NO_ORIGIN
     reason: str | None = None
     """Why, for a ban (at most ``MAX_REASON`` characters)."""
     id: int | None = None

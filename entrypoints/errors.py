@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 from sanic import HTTPResponse, Request
+from sanic.constants import HTTP_METHODS
 from sanic.exceptions import (
     BadRequest,
     HeaderNotFound,
@@ -19,7 +20,6 @@ from sanic.exceptions import (
     SanicException,
     ServiceUnavailable,
 )
-from sanic.constants import HTTP_METHODS
 from sanic.handlers import ErrorHandler
 
 from domain import errors as domain

@@ -11,7 +11,6 @@ from dependency_injector import providers
 from sanic import Sanic
 
 from adapters.memory.audit import InMemoryAuditTrail
-
 from container import Container
 from entrypoints.app import create_app
 from entrypoints.protocol import ServiceHttpProtocol

@@ -49,8 +49,8 @@ from redis.asyncio.cluster import RedisCluster
 from adapters.redis.client import RedisClient, store_errors, to_ms
 from adapters.redis.code_exchange import RedisCodeExchangeRegistry, done_value, ttl_ms
 from adapters.redis.scripts import Script
-from domain.code_exchange import CODE_LIFETIME_SECONDS
 from domain.accounts import SessionInfo
+from domain.code_exchange import CODE_LIFETIME_SECONDS
 from domain.entities import LoginSession
 from domain.ports import NewLogin, SessionStore
 
@@ -164,7 +164,9 @@ end
 if #batch > 0 then redis.call('HDEL', key, unpack(batch)) end
 if tonumber(ARGV[1]) > 0 then
   redis.call('HSET', key, 'fence', ARGV[1])
-  if redis.call('PEXPIRETIME', key) < tonumber(ARGV[1]) then redis.call('PEXPIREAT', key, ARGV[1]) end
+  if redis.call('PEXPIRETIME', key) < tonumber(ARGV[1]) then
+    redis.call('PEXPIREAT', key, ARGV[1])
+  end
 end
 """
 
@@ -261,7 +263,8 @@ class RedisSessionStore(SessionStore):
     async def sessions_of(self, user_id: int) -> list[SessionInfo]:
         with store_errors():
             found = await self._sessions(keys=[self._user_key(user_id)], args=[])
-        sessions = [_session_info(field, value) for field, value in zip(found[::2], found[1::2])]
+        pairs = zip(found[::2], found[1::2], strict=True)
+        sessions = [_session_info(field, value) for field, value in pairs]
         return sorted(sessions, key=lambda info: info.created_at, reverse=True)
 
     async def revoke(self, user_id: int, session_id: str) -> bool:

@@ -13,12 +13,12 @@ new user.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, insert, or_, select, update
+from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -40,7 +40,7 @@ from domain.accounts import (
 from domain.errors import StoreUnavailable
 
 ERASED_OPENID = "~deleted~{}"
-EPOCH = datetime(1970, 1, 1)  # noqa: DTZ001 (the columns hold naive UTC)
+EPOCH = datetime(1970, 1, 1)
 
 _ACCOUNT_COLUMNS = (
     users.c.id, users.c.status, users.c.created_at, users.c.last_login_at, users.c.phone,
@@ -173,7 +173,7 @@ async def _locked(conn: AsyncConnection, user_id: int) -> Account | None:
     return None if row is None else _account(row)
 
 
-def _account(row: Row[Any]) -> Account:
+def _account(row: Any) -> Account:
     identities = () if row.status == DELETED else (
         Identity(app=None, platform=None, openid=row.openid, unionid=row.unionid),
     )
@@ -194,7 +194,7 @@ def _event_row(event: AccountEvent) -> dict[str, object]:
     }
 
 
-def _event(row: Row[Any]) -> AccountEvent:
+def _event(row: Any) -> AccountEvent:
     return AccountEvent(
         id=row.id, type=row.type, at=to_unix(row.at), user_id=row.user_id, app=row.app,
         platform=row.platform, result=row.result,

@@ -8,6 +8,8 @@ collations would merge two users whose openids differ only in case.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -37,6 +39,12 @@ Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
+INNODB: dict[str, Any] = {
+    "mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin",
+    "mariadb_engine": "InnoDB", "mariadb_charset": "utf8mb4", "mariadb_collate": "utf8mb4_bin",
+}
+"""ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_bin, spelled for both MySQL dialect names."""
+
 users = Table(
     "users",
     metadata,
@@ -49,12 +57,7 @@ users = Table(
     Column("phone", String(32), nullable=True),  # E.164, from getuserphonenumber (0002)
     # active | banned | deleted (0004)
     Column("status", String(16), nullable=False, server_default=text("'active'")),
-    **(_INNODB := {
-        # ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_bin, spelled for both MySQL dialects.
-        "mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin",
-        "mariadb_engine": "InnoDB", "mariadb_charset": "utf8mb4",
-        "mariadb_collate": "utf8mb4_bin",
-    }),
+    **INNODB,
 )
 
 account_events = Table(
@@ -74,7 +77,7 @@ account_events = Table(
     Index("ix_account_events_user_id_at", "user_id", "at"),
     Index("ix_account_events_type_at", "type", "at"),
     Index("ix_account_events_at", "at"),
-    **_INNODB,
+    **INNODB,
 )
 """The audit trail (0004): newest first by ``id``; removed after ``AUDIT_RETENTION_DAYS``."""
 
@@ -88,7 +91,7 @@ webhook_outbox = Table(
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("next_attempt_at", Timestamp, nullable=False),
     Index("ix_webhook_outbox_next_attempt_at", "next_attempt_at"),
-    **_INNODB,
+    **INNODB,
 )
 """Webhook messages not yet delivered (0004), written with the change they report; a sender
 leases one by moving ``next_attempt_at`` past its sending time."""

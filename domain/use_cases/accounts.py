@@ -18,6 +18,7 @@ from domain.accounts import (
     EVENT_TYPES,
     FENCE_SECONDS,
     MAX_REASON,
+    NO_ORIGIN,
     Account,
     AccountEvent,
     AccountQuery,
@@ -49,7 +50,7 @@ class AccountView:
 @dataclass(frozen=True, slots=True)
 class UserRequest:
     user_id: int
-    origin: Origin = Origin()
+    origin: Origin = NO_ORIGIN
     reason: str | None = None
     """A ban's reason (at most ``MAX_REASON`` characters)."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain.accounts import AccountEvent, AuditTrail, Origin
+from domain.accounts import NO_ORIGIN, AccountEvent, AuditTrail, Origin
 from domain.errors import Unauthorized
 from domain.ports import Clock, SessionStore
 
@@ -13,7 +13,7 @@ from domain.ports import Clock, SessionStore
 class LogoutRequest:
     token: str
     everywhere: bool = False
-    origin: Origin = Origin()
+    origin: Origin = NO_ORIGIN
 
 
 class LogoutUseCase:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain.accounts import AccountEvent, AccountStore, Origin, SessionInfo
+from domain.accounts import NO_ORIGIN, AccountEvent, AccountStore, Origin, SessionInfo
 from domain.errors import SessionNotFound
 from domain.ports import Clock, SessionStore
 
@@ -29,7 +29,7 @@ class ListMySessionsUseCase:
 class RevokeMySessionRequest:
     user_id: int
     session_id: str
-    origin: Origin = Origin()
+    origin: Origin = NO_ORIGIN
 
 
 class RevokeMySessionUseCase:

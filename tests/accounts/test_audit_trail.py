@@ -82,8 +82,8 @@ async def test_events_are_paged_newest_first_by_cursor(accounts: Accounts) -> No
     assert pages == 3
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=201", "limit=x", "before=-1", "before=1", "before=1-x",
-                                   "type=nope"])
+@pytest.mark.parametrize("query", ["limit=0", "limit=201", "limit=x", "before=-1", "before=1",
+                                   "before=1-x", "type=nope"])
 async def test_a_bad_page_request_is_400(accounts: Accounts, query: str) -> None:
     refused = await accounts.call("GET", f"/api/v1/admin/events?{query}", expect=400)
     assert refused["error"]["code"] == "invalid_request"
@@ -92,7 +92,8 @@ async def test_a_bad_page_request_is_400(accounts: Accounts, query: str) -> None
 async def test_old_events_are_removed_in_bounded_batches(accounts: Accounts) -> None:
     store = await accounts.container.account_store()
     now = time.time()
-    old = [AccountEvent(type="login", at=now - 100 * 86_400, user_id=1)] * (PURGE_BATCH + 5)
+    old = [AccountEvent(type="login", at=now - 100 * 86_400, user_id=1)]
+    old *= PURGE_BATCH + 5
     await store.record([*old, AccountEvent(type="login", at=now, user_id=1)])
 
     removed = await purge_old_events(store, before=now - 90 * 86_400)

@@ -569,3 +569,62 @@ _TOKEN = "AAAAAAAAAAAAAAAA." + "t" * 43  # well-formed, so Redis is asked
 def _session_now() -> LoginSession:
     now = time.time()
     return LoginSession(1, now, now, now + 60, now + 600)
+
+
+# ---- accounts: the user's sessions, revocation, fences ----------------------------------------
+
+async def test_sessions_of_a_user_are_its_live_ones_newest_first_with_network_and_agent(
+    harness: Harness,
+) -> None:
+    older = harness.session(7)
+    await harness.store.record_login(
+        replace(_new_login(older, "k"), ip="203.0.113.0/24", user_agent="an agent with spaces")
+    )
+    await harness.wait(0.01)
+    newest = await harness.login(7)
+    await harness.login(8)
+
+    sessions = await harness.store.sessions_of(7)
+
+    assert [s.ip for s in sessions] == [None, "203.0.113.0/24"]
+    assert sessions[1].user_agent == "an agent with spaces"
+    current = await harness.store.get(newest)
+    assert current is not None
+    assert sessions[0].id == current.id
+    assert sessions[0].expires_at == pytest.approx(current.expires_at, abs=0.001)
+
+
+async def test_revoking_one_session_by_id_ends_only_that_one(harness: Harness) -> None:
+    first = await harness.login(7)
+    second = await harness.login(7)
+    other_user = await harness.login(8)
+    first_session = await harness.store.get(first)
+    assert first_session is not None
+
+    assert await harness.store.revoke(8, first_session.id) is False  # not user 8's
+    assert await harness.store.revoke(7, "not-a-session-id") is False
+    assert await harness.store.revoke(7, first_session.id) is True
+    assert await harness.store.revoke(7, first_session.id) is False
+
+    assert await harness.store.get(first) is None
+    assert await harness.store.get(second) is not None
+    assert await harness.store.get(other_user) is not None
+
+
+async def test_a_fence_refuses_new_sessions_until_lifted(harness: Harness) -> None:
+    token = await harness.login(7)
+
+    await harness.store.revoke_all(7, fence_until=harness.clock.now() + 60)
+
+    assert await harness.store.get(token) is None
+    assert await harness.login(7) is None
+    assert await harness.store.sessions_of(7) == []
+    await harness.store.unfence(7)
+    assert await harness.login(7) is not None
+
+
+async def test_revoking_all_without_a_fence_lets_the_user_log_in_again(harness: Harness) -> None:
+    token = await harness.login(7)
+    await harness.store.revoke_all(7)
+    assert await harness.store.get(token) is None
+    assert await harness.login(7) is not None

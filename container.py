@@ -32,9 +32,10 @@ from adapters.redis.sessions import RedisSessionStore
 from adapters.sqlalchemy.accounts import SqlAlchemyAccountStore
 from adapters.sqlalchemy.engine import open_engine
 from adapters.sqlalchemy.migrate import upgrade_to_head
-from adapters.sqlalchemy.outbox import WebhookMessages
+from adapters.sqlalchemy.outbox import SqlAlchemyOutbox, WebhookMessages
 from adapters.sqlalchemy.users import SqlAlchemyUserRepository
 from adapters.system import SystemClock
+from adapters.webhooks import run_webhooks
 from adapters.wechat.embedded import serve_embedded_simulator
 from adapters.wechat.gateway import AiohttpWeChatGateway
 from adapters.wechat.http import WeChatCallLimit, open_client_session
@@ -171,6 +172,15 @@ class Container(containers.DeclarativeContainer):
 
     # Instrumentation: what the use cases see of the ports, timed and counted.
     metrics_registry = providers.Singleton(CollectorRegistry, auto_describe=True)
+    # The service's background work (started with the worker, not by the admin shell).
+    webhooks = providers.Resource(
+        run_webhooks,
+        outbox=providers.Singleton(SqlAlchemyOutbox, engine=database),
+        url=config.webhook_url,
+        secret=config.webhook_secret,
+        clock=clock,
+        registry=metrics_registry,
+    )
     port_metrics = providers.Singleton(PortMetrics, registry=metrics_registry)
     timed_sessions = providers.Singleton(
         SESSIONS.wrap, inner=session_store, metrics=port_metrics
@@ -228,7 +238,7 @@ class Container(containers.DeclarativeContainer):
         GetPhoneNumberUseCase,
         platform=timed_wechat_platform,
         access_tokens=access_tokens,
-        phones=timed_users,
+        phones=account_store,
     )
     decrypt_use_case = providers.Factory(
         DecryptUseCase, sessions=timed_sessions, cipher=cipher, appid=config.wechat.appid

@@ -107,6 +107,9 @@ async def _open_resources(app: Sanic[Any, Any]) -> None:
         provided = getattr(container, f"{field.name}_use_case")()
         resolved[field.name] = await provided if inspect.isawaitable(provided) else provided
     app.ctx.use_cases = UseCases(**resolved)
+    webhooks = container.webhooks()  # the delivery loop of the webhook outbox
+    if inspect.isawaitable(webhooks):
+        await webhooks
     app.ctx.trusted_proxy_count = container.config.trusted_proxy_count()
     app.ctx.admin_token = container.config.admin_token()
     logger.info("worker ready", extra={"event": "worker_started"})

@@ -23,12 +23,13 @@ _names = itertools.count()
 def make_container(environ: dict[str, str] | None = None) -> Container:
     """A fresh container configured as ``python -m entrypoints`` would be from ``environ``.
 
-    Without a ``DATABASE_URL`` (tests on fake stores), the audit trail is kept in memory rather
-    than in the development SQLite file."""
+    Without a ``DATABASE_URL`` (tests on fake stores), the audit trail is kept in memory and
+    no webhook loop runs, rather than both using the development SQLite file."""
     container = Container()
     container.config.from_dict(Settings.from_env(environ or {}).as_config())
     if "DATABASE_URL" not in (environ or {}):
         container.audit_trail.override(providers.Object(InMemoryAuditTrail()))
+        container.webhooks.override(providers.Object(None))
     return container
 
 

@@ -13,6 +13,7 @@ new user.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -38,6 +39,7 @@ from domain.accounts import (
     StatusChange,
 )
 from domain.errors import StoreUnavailable
+from domain.platform import UserPhoneStore
 
 ERASED_OPENID = "~deleted~{}"
 EPOCH = datetime(1970, 1, 1)
@@ -48,7 +50,7 @@ _ACCOUNT_COLUMNS = (
 )
 
 
-class SqlAlchemyAccountStore(AccountStore):
+class SqlAlchemyAccountStore(AccountStore, UserPhoneStore):
     """``AccountStore`` on the user store's engine (MariaDB/MySQL, PostgreSQL, SQLite). Every
     call finishes within ``timeout`` seconds; driver errors become ``StoreUnavailable``."""
 
@@ -103,6 +105,17 @@ class SqlAlchemyAccountStore(AccountStore):
             )
             await self._report(conn, event)
         return before
+
+    async def save_phone(self, user_id: int, phone: str) -> None:
+        """Store the user's verified phone number (E.164) with its ``phone_verified`` event
+        (``UserPhoneStore``)."""
+        event = AccountEvent(type="phone_verified", at=time.time(), user_id=user_id)
+        async with self._transaction() as conn:
+            await conn.execute(
+                update(users).where(users.c.id == user_id, users.c.status != DELETED)
+                .values(phone=phone, updated_at=to_datetime(event.at))
+            )
+            await self._report(conn, event)
 
     async def events(
         self, *, user_id: int | None, type: str | None, limit: int, before: Cursor | None

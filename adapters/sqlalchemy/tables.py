@@ -19,7 +19,6 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    Text,
     text,
 )
 from sqlalchemy.dialects import mysql
@@ -85,13 +84,16 @@ webhook_outbox = Table(
     "webhook_outbox",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("event_id", String(64), nullable=False, unique=True),
-    Column("body", Text, nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("user_id", BigInteger, nullable=False),
+    Column("app", String(32), nullable=True),
+    Column("platform", String(16), nullable=True),
     Column("created_at", Timestamp, nullable=False),
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("next_attempt_at", Timestamp, nullable=False),
     Index("ix_webhook_outbox_next_attempt_at", "next_attempt_at"),
     **INNODB,
 )
-"""Webhook messages not yet delivered (0004), written with the change they report; a sender
-leases one by moving ``next_attempt_at`` past its sending time."""
+"""Webhook messages not yet delivered (0004), written in the transaction of the change they
+report (``user.created`` by a trigger on ``users``); the message's id is ``msg_<id>``. A sender
+leases a message by moving ``next_attempt_at`` past its sending time."""

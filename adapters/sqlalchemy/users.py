@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.sql.expression import Executable
 from sqlalchemy.util import greenlet_spawn
 
 from adapters.sqlalchemy.logins import (
-    AT,
     EXISTED,
     MARIADB_LOGIN_SQL,
     USER_ID,
@@ -30,7 +27,6 @@ from adapters.sqlalchemy.revision import SchemaCheck
 from adapters.sqlalchemy.tables import users
 from domain.entities import User
 from domain.errors import StoreUnavailable
-from domain.platform import UserPhoneStore
 from domain.ports import UserRepository
 
 T = TypeVar("T")
@@ -46,13 +42,8 @@ RACE_ROUNDS = 3
 _SELECT_USER = select(
     users.c.id, users.c.openid, users.c.unionid, users.c.created_at, users.c.status
 ).where(users.c.id == USER_ID)
-_SAVE_PHONE = (
-    update(users)
-    .where(users.c.id == USER_ID)
-    .values(phone=bindparam("phone_arg", type_=users.c.phone.type), updated_at=AT)
-)
 
-class SqlAlchemyUserRepository(UserRepository, UserPhoneStore):
+class SqlAlchemyUserRepository(UserRepository):
     """``UserRepository`` on MariaDB/MySQL (aiomysql), PostgreSQL (asyncpg) and SQLite.
 
     A returning user's login is one statement (one round trip) where the database allows it:
@@ -108,12 +99,6 @@ class SqlAlchemyUserRepository(UserRepository, UserPhoneStore):
     async def get(self, user_id: int) -> User | None:
         async with self._guard():
             return await self._run(_get, user_id)
-
-    async def save_phone(self, user_id: int, phone: str) -> None:
-        """Store the user's phone number (E.164), as ``UserPhoneStore`` asks."""
-        params = {"user_id": user_id, "phone_arg": phone, "at": to_datetime(time.time())}
-        async with self._guard():
-            await self._run(_execute, _SAVE_PHONE, params)
 
     async def ping(self) -> None:
         """Answers at the schema this code needs, else ``SchemaOutdated`` (``revision.py``)."""
@@ -195,12 +180,6 @@ async def _get(conn: AsyncConnection, user_id: int) -> User | None:
         id=row.id, openid=row.openid, unionid=row.unionid, created_at=to_unix(row.created_at),
         status=row.status,
     )
-
-
-async def _execute(
-    conn: AsyncConnection, statement: Executable, params: Mapping[str, object]
-) -> None:
-    await conn.execute(statement, params)
 
 
 def _worth_another_try(exc: DBAPIError) -> bool:

@@ -11,6 +11,7 @@ import pytest
 from dependency_injector import providers
 
 from adapters.memory import InMemoryWeChatGateway
+from tests.e2e.conftest import service_runner  # noqa: F401 - the fixture, for the restart test
 from tests.serving import make_container, serve
 
 ADMIN_TOKEN = "admin-token-0123456789abcdef-0123456789"
@@ -72,10 +73,17 @@ def accounts_overrides() -> dict[str, Override]:
 
 
 @pytest.fixture
+def accounts_env_extra() -> dict[str, str]:
+    """More settings of the service (override this fixture)."""
+    return {}
+
+
+@pytest.fixture
 async def accounts(
-    redis_url: str, mariadb_url: str, accounts_overrides: dict[str, Override]
+    redis_url: str, mariadb_url: str, accounts_overrides: dict[str, Override],
+    accounts_env_extra: dict[str, str],
 ) -> AsyncIterator[Accounts]:
-    env = accounts_env(redis_url, mariadb_url)
+    env = {**accounts_env(redis_url, mariadb_url), **accounts_env_extra}
     container = make_container(env)
     wechat = InMemoryWeChatGateway()
     container.wechat_gateway.override(providers.Object(wechat))

@@ -86,6 +86,13 @@ def targets(paths: dict[str, PathResult], memory: RedisMemory | None) -> list[Ta
                 "/me: p99 × plain /me floor's p99", _ratio(s.p99_ms, f.p99_ms), 0.75, False, "×"
             ),
         ]
+    audit = paths.get("audit")
+    if audit is not None:
+        found.append(Target(
+            "login CPU-ms, audit trail on / off",
+            _ratio(audit.service.cpu_ms_per_request, audit.floor.cpu_ms_per_request),
+            1.05, False, "×",
+        ))
     if memory is not None:
         found.append(
             Target(
@@ -106,6 +113,7 @@ _LABELS = {
     "login0": "login, WeChat 0 ms",
     "login50": "login, WeChat 50 ms",
     "me": "GET /api/v1/me",
+    "audit": "login, WeChat 0 ms: audit trail on (service) and off (AUDIT_RETENTION_DAYS=0)",
 }
 _HEADER = ("", "conns", "req/s", "p50 ms", "p99 ms", "errors", "CPU-ms/req")
 
@@ -155,7 +163,8 @@ def table(paths: dict[str, PathResult], memory: RedisMemory | None) -> str:
     for key, result in paths.items():
         rows.append((_LABELS.get(key, key), "", "", "", "", "", ""))
         rows.append(_row("  service", result.service))
-        floor_name = "  floor (1 Redis GET)" if key == "me" else "  floor (its I/O only)"
+        floor_name = {"me": "  floor (1 Redis GET)", "audit": "  audit trail off"}.get(
+            key, "  floor (its I/O only)")
         rows.append(_row(floor_name, result.floor))
         if result.bare is not None:
             rows.append(_row("  bare Sanic floor", result.bare))

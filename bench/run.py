@@ -4,6 +4,8 @@
    latency), two services (``python -m entrypoints``, one per simulator; WORKERS=1, no access log,
    no login rate limit, LOG_LEVEL=WARNING, development mode, so migrated at start) and the floors
    (``bench/floors.py``: bare, ``/me``, login at 0 and 50 ms).
+   A third service (``quiet0``) is the first without the audit trail (``AUDIT_RETENTION_DAYS=0``):
+   the login's CPU with and without its events.
 2. Log 10,000 users in once through the service (they return in every later login) and once
    through the login floor; keep the tokens for the ``/me`` runs.
 3. Redis bytes per session: ``INFO memory`` before and after 50,000 more logins (or 90 s).
@@ -135,7 +137,7 @@ def start_stack(processes: Processes, options: Options) -> Stack:
         waits.append((role, process, port, "/__sim/stats"))
 
     services = {}
-    for role, sim in (("service0", "sim0"), ("service50", "sim50")):
+    for role, sim in (("service0", "sim0"), ("service50", "sim50"), ("quiet0", "sim0")):
         port = free_port()
         env = {
             "HOST": "127.0.0.1",
@@ -149,6 +151,8 @@ def start_stack(processes: Processes, options: Options) -> Stack:
             "DATABASE_URL": mariadb.url,
             "LOGIN_RATE_PER_MINUTE": "0",
             "LOG_LEVEL": "WARNING",
+            # The audit trail's cost: the same service without it (events not even buffered).
+            **({"AUDIT_RETENTION_DAYS": "0"} if role == "quiet0" else {}),
         }
         # Profiled, the first service runs under the CPU sampler (idle until SIGUSR1).
         sampled = options.profile and role == "service0"
@@ -355,6 +359,8 @@ def run_paths(runner: Runner, options: Options) -> dict[str, report.PathResult]:
          ("floor50", "service50")),
         ("me", "GET /api/v1/me", "me.lua", options.me_connections,
          ("bare", "floor_me", "service0")),
+        ("audit", "login, WeChat 0 ms, audit trail off and on", "login.lua",
+         options.login_connections, ("quiet0", "service0")),
     )
     paths = {}
     for name, title, script, connections, targets in plan:

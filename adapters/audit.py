@@ -13,8 +13,9 @@ from domain.ports import Clock
 
 logger = logging.getLogger("weapp_login.audit")
 
-FLUSH_SECONDS = 0.5
-"""How often the pending events are written (one multi-row INSERT)."""
+FLUSH_SECONDS = 1.0
+"""How often the pending events are written: one multi-row INSERT (batches of up to
+``PURGE_BATCH``), fewer and larger being cheaper per event."""
 MAX_PENDING = 10_000
 """Events kept while the database does not answer; beyond, new ones are dropped (counted)."""
 PURGE_SECONDS = 600.0

@@ -74,8 +74,9 @@ def clip_user_agent(user_agent: str | None) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
-class Identity:
-    """One way the user logs in: the app, its platform and the platform's ids of the user."""
+class AccountIdentity:
+    """One way the user logs in, as the back office shows it: the app (this service's id of it),
+    its platform and the platform's ids of the user."""
 
     app: str | None
     platform: str | None
@@ -92,7 +93,7 @@ class Account:
     created_at: float
     last_login_at: float | None
     phone: str | None = field(repr=False)
-    identities: tuple[Identity, ...] = ()
+    identities: tuple[AccountIdentity, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,6 +67,14 @@ local function now_ms()
 end
 local function expiry(value) return tonumber(string.match(value, '^(%-?%d+)')) end
 local function is_session(field) return string.len(field) == 16 end
+local function end_sessions(key)
+  local batch = {}
+  for _, field in ipairs(redis.call('HKEYS', key)) do
+    if is_session(field) then batch[#batch + 1] = field end
+    if #batch == 1000 then redis.call('HDEL', key, unpack(batch)); batch = {} end
+  end
+  if #batch > 0 then redis.call('HDEL', key, unpack(batch)) end
+end
 """
 
 # KEYS: user hash [, code key]. ARGV: field, value, user id, created ms, session_key,
@@ -119,12 +127,7 @@ end
 local value = redis.call('HGET', key, ARGV[1])
 if not value or expiry(value) <= now then return 0 end
 if ARGV[2] == '1' then
-  local batch = {}
-  for _, field in ipairs(redis.call('HKEYS', key)) do
-    if is_session(field) then batch[#batch + 1] = field end
-    if #batch == 1000 then redis.call('HDEL', key, unpack(batch)); batch = {} end
-  end
-  if #batch > 0 then redis.call('HDEL', key, unpack(batch)) end
+  end_sessions(key)
 else
   redis.call('HDEL', key, ARGV[1])
 end
@@ -156,12 +159,7 @@ return 1
 # KEYS: user hash. ARGV: fence until ms (0: no fence).
 _REVOKE_ALL = _LUA + """
 local key = KEYS[1]
-local batch = {}
-for _, field in ipairs(redis.call('HKEYS', key)) do
-  if is_session(field) then batch[#batch + 1] = field end
-  if #batch == 1000 then redis.call('HDEL', key, unpack(batch)); batch = {} end
-end
-if #batch > 0 then redis.call('HDEL', key, unpack(batch)) end
+end_sessions(key)
 if tonumber(ARGV[1]) > 0 then
   redis.call('HSET', key, 'fence', ARGV[1])
   if redis.call('PEXPIRETIME', key) < tonumber(ARGV[1]) then

@@ -74,7 +74,6 @@ account_events = Table(
     Column("request_id", String(128), nullable=True),
     Column("reason", String(200), nullable=True),
     Index("ix_account_events_user_id_at", "user_id", "at"),
-    Index("ix_account_events_type_at", "type", "at"),
     Index("ix_account_events_at", "at"),
     **INNODB,
 )

@@ -79,7 +79,6 @@ def upgrade() -> None:
         **INNODB,
     )
     op.create_index("ix_account_events_user_id_at", "account_events", ["user_id", "at"])
-    op.create_index("ix_account_events_type_at", "account_events", ["type", "at"])
     op.create_index("ix_account_events_at", "account_events", ["at"])
     op.create_table(
         "webhook_outbox",

@@ -7,6 +7,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 
+from adapters.background import finish, pause
 from domain.accounts import AccountEvent, AccountStore, AuditTrail
 from domain.errors import StoreUnavailable
 from domain.ports import Clock
@@ -20,6 +21,8 @@ MAX_PENDING = 10_000
 """Events kept while the database does not answer; beyond, new ones are dropped (counted)."""
 PURGE_SECONDS = 600.0
 """How often events older than ``AUDIT_RETENTION_DAYS`` are looked for."""
+STOP_SECONDS = 3.0
+"""How long a stopping worker waits for the last write of its events."""
 PURGE_BATCH = 1_000
 """Events removed per statement: bounded work, bounded locks."""
 
@@ -73,24 +76,24 @@ async def open_audit_trail(
     written at the end."""
     trail = BufferedAuditTrail(store, keep=retention_days > 0)
 
+    stop = asyncio.Event()
+
     async def write() -> None:
-        while True:
-            await asyncio.sleep(flush_seconds)
+        while not stop.is_set():
+            await pause(stop, flush_seconds)
             await trail.flush()
 
     async def expire() -> None:
-        while True:
+        while not stop.is_set():
             try:
                 await purge_old_events(store, before=clock.now() - retention_days * 86_400)
             except StoreUnavailable:
                 logger.warning("old audit events not removed", extra={"event": "audit_purge"})
-            await asyncio.sleep(purge_seconds)
+            await pause(stop, purge_seconds)
 
     tasks = [asyncio.create_task(write()), asyncio.create_task(expire())]
     try:
         yield trail
     finally:
         for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await trail.flush()
+            await finish(task, stop, STOP_SECONDS)

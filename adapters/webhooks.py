@@ -29,6 +29,7 @@ import aiohttp
 import orjson
 from prometheus_client import CollectorRegistry, Counter
 
+from adapters.background import finish, pause
 from adapters.sqlalchemy.outbox import Message, SqlAlchemyOutbox
 from domain.ports import Clock
 
@@ -137,8 +138,10 @@ async def run_webhooks(
             metrics=WebhookMetrics(registry), delays=delays,
         )
 
+        stop = asyncio.Event()
+
         async def loop() -> None:
-            while True:
+            while not stop.is_set():
                 try:
                     claimed = await sender.send_due()
                 except Exception:  # a database that does not answer: try again later
@@ -146,11 +149,10 @@ async def run_webhooks(
                                    extra={"event": "webhook_outbox_down"})
                     claimed = 0
                 if claimed < BATCH:
-                    await asyncio.sleep(poll)
+                    await pause(stop, poll)
 
         task = asyncio.create_task(loop())
         try:
             yield sender
         finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await finish(task, stop, SEND_TIMEOUT + 1)

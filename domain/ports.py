@@ -90,10 +90,10 @@ class SessionStore(Protocol):
         """Move the expiry of a live session to ``expires_at``; a no-op when it is gone."""
         ...
 
-    async def logout(self, token: str, *, everywhere: bool) -> bool:
+    async def logout(self, token: str, *, everywhere: bool) -> int | None:
         """End this token's session (with ``everywhere``: every session of its user) in one
-        atomic step; ``True`` when the token was live. A repeat of the same call after a lost
-        reply answers as the first did."""
+        atomic step; its user's id when the token was live, else ``None``. A repeat of the same
+        call after a lost reply answers as the first did."""
         ...
 
     async def sessions_of(self, user_id: int) -> list[SessionInfo]:

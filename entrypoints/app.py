@@ -117,6 +117,10 @@ async def _open_resources(app: Sanic[Any, Any]) -> None:
 
 async def _close_resources(app: Sanic[Any, Any]) -> None:
     container = app.ctx.container
+    for background in (container.webhooks, container.audit_trail):  # before the pools they use
+        stopped = background.shutdown()
+        if inspect.isawaitable(stopped):
+            await stopped
     shutdown = container.shutdown_resources()
     if inspect.isawaitable(shutdown):
         await shutdown

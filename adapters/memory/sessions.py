@@ -77,13 +77,13 @@ class InMemorySessionStore(SessionStore):
         if user is not None and expires_at > max(self._expiry_of(session.user_id)):
             self._users.set(session.user_id, user, expires_at)
 
-    async def logout(self, token: str, *, everywhere: bool) -> bool:
+    async def logout(self, token: str, *, everywhere: bool) -> int | None:
         stored = self._sessions.pop(self._hash(token))
         if stored is None:
-            return False
+            return None
         if everywhere:
             self._end_all(stored.session.user_id)
-        return True
+        return stored.session.user_id
 
     async def sessions_of(self, user_id: int) -> list[SessionInfo]:
         user = self._users.get(user_id)

@@ -31,8 +31,8 @@ or through Sentinel, before the script on a Cluster (the code's key is in anothe
 
 Safe to repeat (the client repeats a command once after a lost reply): ``record_login`` and
 ``extend`` write the same values again; ``logout`` carries a random op id and leaves it in ``out``
-for ``_OUT_MS``: the same call repeated finds its own op id and answers ``True`` again, while a
-new logout of the dead token answers ``False``.
+for ``_OUT_MS``: the same call repeated finds its own op id and answers the user's id again,
+while a new logout of the dead token answers ``None``.
 """
 
 from __future__ import annotations
@@ -117,22 +117,23 @@ return 1
 """
 
 # KEYS: user hash. ARGV: field, '1' for everywhere, op id, how long the op id is kept (ms).
+# Returns the user's id when the token was live (or this op ended it), else nil.
 _LOGOUT = _LUA + """
 local key, now = KEYS[1], now_ms()
 local out = redis.call('HGET', key, 'out')
 if out then
   local op, until_ms = string.match(out, '^(%S+) (%d+)$')
-  if op == ARGV[3] and tonumber(until_ms) > now then return 1 end
+  if op == ARGV[3] and tonumber(until_ms) > now then return redis.call('HGET', key, 'id') end
 end
 local value = redis.call('HGET', key, ARGV[1])
-if not value or expiry(value) <= now then return 0 end
+if not value or expiry(value) <= now then return false end
 if ARGV[2] == '1' then
   end_sessions(key)
 else
   redis.call('HDEL', key, ARGV[1])
 end
 redis.call('HSET', key, 'out', ARGV[3] .. ' ' .. (now + tonumber(ARGV[4])))
-return 1
+return redis.call('HGET', key, 'id')
 """
 
 
@@ -247,16 +248,16 @@ class RedisSessionStore(SessionStore):
         with store_errors():
             await self._extend(keys=[key], args=[self._field(token), to_ms(expires_at)])
 
-    async def logout(self, token: str, *, everywhere: bool) -> bool:
+    async def logout(self, token: str, *, everywhere: bool) -> int | None:
         key = self._key_of(token)
         if key is None:
-            return False
+            return None
         op = secrets.token_urlsafe(12)
         with store_errors():
             ended = await self._logout(
                 keys=[key], args=[self._field(token), int(everywhere), op, _OUT_MS]
             )
-        return bool(ended)
+        return None if ended is None else int(ended)
 
     async def sessions_of(self, user_id: int) -> list[SessionInfo]:
         with store_errors():

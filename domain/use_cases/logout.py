@@ -30,10 +30,9 @@ class LogoutUseCase:
         self._clock = clock
 
     async def execute(self, request: LogoutRequest) -> None:
-        session = await self._sessions.get(request.token)
-        if not await self._sessions.logout(request.token, everywhere=request.everywhere):
+        user_id = await self._sessions.logout(request.token, everywhere=request.everywhere)
+        if user_id is None:
             raise Unauthorized()
         self._audit.record(AccountEvent(
-            type="logout", at=self._clock.now(),
-            user_id=None if session is None else session.user_id, origin=request.origin,
+            type="logout", at=self._clock.now(), user_id=user_id, origin=request.origin,
         ))

@@ -174,7 +174,7 @@ async def test_an_unknown_token_finds_nothing(harness: Harness, forged: str) -> 
     await harness.login()
 
     assert await harness.store.get(forged) is None
-    assert await harness.store.logout(forged, everywhere=True) is False
+    assert await harness.store.logout(forged, everywhere=True) is None
     await harness.store.extend(forged, harness.clock.now() + 60)
 
 
@@ -194,7 +194,7 @@ async def test_a_session_is_gone_once_it_expires(harness: Harness) -> None:
 
     assert await harness.store.get(short) is None
     assert await harness.store.get(long) is not None
-    assert await harness.store.logout(short, everywhere=False) is False
+    assert await harness.store.logout(short, everywhere=False) is None
 
 
 async def test_extend_moves_the_expiry_of_a_live_session(harness: Harness) -> None:
@@ -226,12 +226,12 @@ async def test_logout_ends_only_that_session(harness: Harness) -> None:
     second = harness.session(user_id=1, ttl=900)
     second_token = await harness.store.record_login(_new_login(second, "sk-2"))
 
-    assert await harness.store.logout(first, everywhere=False) is True
+    assert await harness.store.logout(first, everywhere=False) is not None
 
     assert await harness.store.get(first) is None
     assert_same(await harness.store.get(second_token), second)
-    assert await harness.store.logout(first, everywhere=False) is False
-    assert await harness.store.logout(first, everywhere=True) is False
+    assert await harness.store.logout(first, everywhere=False) is None
+    assert await harness.store.logout(first, everywhere=True) is None
     assert await harness.store.get(second_token) is not None
 
 
@@ -243,13 +243,13 @@ async def test_logout_everywhere_ends_every_session_of_the_user_from_any_instanc
     async with harness.another_store() as other_worker:
         second = await harness.login(user_id=1, store=other_worker)
 
-        assert await harness.store.logout(first, everywhere=True) is True
+        assert await harness.store.logout(first, everywhere=True) is not None
 
         assert await other_worker.get(second) is None
     assert await harness.store.get(first) is None
     assert await harness.store.get(second) is None
     assert await harness.store.get(other_user) is not None
-    assert await harness.store.logout(second, everywhere=True) is False
+    assert await harness.store.logout(second, everywhere=True) is None
     assert await harness.index_size(1) == 0
 
 
@@ -324,7 +324,7 @@ async def test_concurrent_logins_of_one_user_from_two_instances_all_count(
         )
 
     assert await harness.index_size(1) == 20
-    assert await harness.store.logout(tokens[0], everywhere=True) is True
+    assert await harness.store.logout(tokens[0], everywhere=True) is not None
     assert all([await harness.store.get(token) is None for token in tokens])
 
 
@@ -388,11 +388,11 @@ async def test_expiry_is_judged_by_redis_s_clock_not_the_process_s(
     await asyncio.sleep(0.3)
 
     assert await store.get(dying) is None
-    assert await store.logout(dying, everywhere=False) is False
+    assert await store.logout(dying, everywhere=False) is None
     found = await store.get(token)
     assert found is not None
     assert found.expires_at == pytest.approx(session.expires_at + 30, abs=0.001)
-    assert await store.logout(token, everywhere=False) is True
+    assert await store.logout(token, everywhere=False) is not None
 
 
 @pytest.mark.integration
@@ -404,7 +404,7 @@ async def test_two_prefixes_on_one_redis_never_see_each_other(backend: RedisBack
 
     assert await production.get(staging_token) is None
     assert await staging.get(production_token) is None
-    assert await production.logout(staging_token, everywhere=True) is False
+    assert await production.logout(staging_token, everywhere=True) is None
     await production.extend(staging_token, time.time() + 1000)
     assert await staging.session_key(1) == "staging-key"
     assert await staging.get(staging_token) is not None
@@ -424,7 +424,7 @@ async def test_two_session_secrets_never_accept_each_other_s_tokens(
     await theirs.record_login(_new_login(_session_now(), "theirs"))
 
     assert await theirs.get(token) is None
-    assert await theirs.logout(token, everywhere=True) is False
+    assert await theirs.logout(token, everywhere=True) is None
     assert await mine.get(token) is not None
     assert await mine.session_key(1) == "k"
 

@@ -207,8 +207,9 @@ class UndyingSessions(InMemorySessionStore):
         self._sessions.set(self._hash(FUZZ_TOKEN), stored, login.session.expires_at)
         return FUZZ_TOKEN
 
-    async def logout(self, token: str, *, everywhere: bool) -> bool:
-        return await self.get(token) is not None
+    async def logout(self, token: str, *, everywhere: bool) -> int | None:
+        session = await self.get(token)
+        return None if session is None else session.user_id
 
 
 async def test_schemathesis_finds_no_server_error_and_no_response_outside_the_spec(

@@ -132,7 +132,9 @@ async def run_webhooks(
 ) -> AsyncIterator[WebhookSender]:
     """A resource: the worker's sender and its loop, stopped at the end."""
     timeout = aiohttp.ClientTimeout(total=SEND_TIMEOUT)
-    async with aiohttp.ClientSession(timeout=timeout) as http:
+    # A connection per message (no keep-alive): messages are few, and no socket outlives one.
+    connector = aiohttp.TCPConnector(force_close=True, limit=BATCH)
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
         sender = WebhookSender(
             outbox, http=http if url else None, url=url, secret=secret, clock=clock,
             metrics=WebhookMetrics(registry), delays=delays,

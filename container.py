@@ -9,22 +9,15 @@ from __future__ import annotations
 from dependency_injector import containers, providers
 from prometheus_client import CollectorRegistry
 
+from adapters.apps import app_directory, open_platforms
 from adapters.audit import open_audit_trail
 from adapters.crypto import CryptographyCipher
-from adapters.instrumented import (
-    SESSIONS,
-    USERS,
-    WECHAT_GATEWAY,
-    WECHAT_PLATFORM,
-    PortMetrics,
-)
+from adapters.instrumented import SESSIONS, USERS, PortMetrics
 from adapters.memory import (
     InMemoryCodeExchangeRegistry,
     InMemoryRateLimiter,
     InMemorySessionStore,
 )
-from adapters.memory.platform import InMemoryAccessTokenCache
-from adapters.redis.access_token import RedisAccessTokenCache
 from adapters.redis.client import open_redis
 from adapters.redis.code_exchange import RedisCodeExchangeRegistry
 from adapters.redis.rate_limit import RedisRateLimiter
@@ -36,12 +29,9 @@ from adapters.sqlalchemy.outbox import SqlAlchemyOutbox, WebhookMessages
 from adapters.sqlalchemy.users import SqlAlchemyUserRepository
 from adapters.system import SystemClock
 from adapters.webhooks import run_webhooks
-from adapters.wechat.embedded import serve_embedded_simulator
-from adapters.wechat.gateway import AiohttpWeChatGateway
-from adapters.wechat.http import WeChatCallLimit, open_client_session
-from adapters.wechat.platform import AiohttpWeChatPlatform
-from domain.access_token import AccessTokenProvider, TokenTimings
-from domain.code_exchange import CodeExchange, ExchangeTimings
+from adapters.wechat.http import open_client_session
+from domain.access_token import TokenTimings
+from domain.code_exchange import ExchangeTimings
 from domain.use_cases.accounts import (
     BanUseCase,
     DeleteAccountUseCase,
@@ -67,10 +57,10 @@ class Container(containers.DeclarativeContainer):
     config = providers.Configuration(strict=True)
 
     # Resources: one of each per worker process.
-    wechat_http = providers.Resource(
+    platform_http = providers.Resource(
         open_client_session,
         timeout=config.wechat_timeout_seconds,
-        limit=config.wechat_max_in_flight,
+        limit=config.platform_connections,
     )
     redis_client = providers.Resource(
         open_redis,
@@ -83,30 +73,13 @@ class Container(containers.DeclarativeContainer):
     database = providers.Resource(
         open_engine, url=config.database_url, pool_size=config.database_pool_size
     )
-    wechat_base_url = providers.Selector(
-        config.wechat_backend,
-        simulator=providers.Resource(
-            serve_embedded_simulator, appid=config.wechat.appid, secret=config.wechat.secret
-        ),
-        wechat=config.wechat_api_base,
-    )
 
-    migrate = providers.Callable(upgrade_to_head, url=config.database_url)
+    migrate = providers.Callable(
+        upgrade_to_head, url=config.database_url, wechat_appid=config.wechat.appid
+    )
 
     # Adapters.
     clock = providers.Singleton(SystemClock)
-    wechat_calls = providers.Singleton(
-        WeChatCallLimit, max_in_flight=config.wechat_max_in_flight, backlog=config.wechat_backlog
-    )
-    wechat_gateway = providers.Singleton(
-        AiohttpWeChatGateway,
-        session=wechat_http,
-        base_url=wechat_base_url,
-        appid=config.wechat.appid,
-        secret=config.wechat.secret,
-        timeout=config.wechat_timeout_seconds,
-        limit=wechat_calls,
-    )
     # Each backend's session store records the login's code in its own registry (one write).
     memory_code_registry = providers.Singleton(InMemoryCodeExchangeRegistry, clock=clock)
     redis_code_registry = providers.Singleton(
@@ -129,6 +102,7 @@ class Container(containers.DeclarativeContainer):
             session_secret=config.session_secret,
             key_prefix=config.redis_key_prefix,
             registry=redis_code_registry,
+            legacy_app=config.legacy_app,
         ),
     )
     rate_limiter = providers.Selector(
@@ -148,25 +122,6 @@ class Container(containers.DeclarativeContainer):
     audit_trail = providers.Resource(
         open_audit_trail, store=account_store, clock=clock,
         retention_days=config.audit_retention_days,
-    )
-    wechat_platform = providers.Singleton(
-        AiohttpWeChatPlatform,
-        session=wechat_http,
-        base_url=wechat_base_url,
-        appid=config.wechat.appid,
-        secret=config.wechat.secret,
-        timeout=config.wechat_timeout_seconds,
-        limit=wechat_calls,
-    )
-    access_token_cache = providers.Selector(
-        config.sessions_backend,
-        memory=providers.Singleton(InMemoryAccessTokenCache, clock=clock),
-        redis=providers.Singleton(
-            RedisAccessTokenCache,
-            client=redis_client,
-            appid=config.wechat.appid,
-            key_prefix=config.redis_key_prefix,
-        ),
     )
     cipher = providers.Singleton(CryptographyCipher)
 
@@ -188,35 +143,42 @@ class Container(containers.DeclarativeContainer):
     timed_users = providers.Singleton(
         USERS.wrap, inner=user_repository, metrics=port_metrics
     )
-    timed_wechat_gateway = providers.Singleton(
-        WECHAT_GATEWAY.wrap, inner=wechat_gateway, metrics=port_metrics
-    )
-    timed_wechat_platform = providers.Singleton(
-        WECHAT_PLATFORM.wrap, inner=wechat_platform, metrics=port_metrics
+
+    # The apps (adapters/apps.py): each its platform's clients (its simulator where it asks for
+    # one), its calls-in-flight limit, its shared token, and its own code exchange.
+    platforms = providers.Resource(
+        open_platforms,
+        apps=config.apps,
+        session=platform_http,
+        timeout=config.wechat_timeout_seconds,
+        max_in_flight=config.wechat_max_in_flight,
+        backlog=config.wechat_backlog,
+        redis=providers.Selector(
+            config.sessions_backend, memory=providers.Object(None), redis=redis_client
+        ),
+        key_prefix=config.redis_key_prefix,
+        clock=clock,
+        token_timings=providers.Singleton(
+            TokenTimings, wait=config.token.wait_seconds, lock_ttl=config.token.lock_seconds
+        ),
+        metrics=port_metrics,
     )
 
     # Domain services and use cases.
     policy = providers.Singleton(
         SessionPolicy, ttl=config.session_ttl_seconds, max_age=config.session_max_age_seconds
     )
-    code_exchange = providers.Singleton(
-        CodeExchange,
-        gateway=timed_wechat_gateway,
+    apps = providers.Singleton(
+        app_directory,
+        apps=config.apps,
+        platforms=platforms,
         registry=code_registry,
         timings=providers.Singleton(ExchangeTimings, pending_ttl=config.code_pending_seconds),
-    )
-    access_tokens = providers.Singleton(
-        AccessTokenProvider,
-        platform=timed_wechat_platform,
-        cache=access_token_cache,
-        clock=clock,
-        timings=providers.Singleton(
-            TokenTimings, wait=config.token.wait_seconds, lock_ttl=config.token.lock_seconds
-        ),
+        metrics=port_metrics,
     )
     login_use_case = providers.Factory(
         LoginUseCase,
-        exchange=code_exchange,
+        apps=apps,
         users=timed_users,
         sessions=timed_sessions,
         rate_limiter=rate_limiter,
@@ -234,28 +196,14 @@ class Container(containers.DeclarativeContainer):
     readiness_use_case = providers.Factory(
         ReadinessUseCase, sessions=timed_sessions, users=timed_users
     )
-    phone_use_case = providers.Factory(
-        GetPhoneNumberUseCase,
-        platform=timed_wechat_platform,
-        access_tokens=access_tokens,
-        phones=account_store,
-    )
+    phone_use_case = providers.Factory(GetPhoneNumberUseCase, apps=apps, phones=account_store)
     decrypt_use_case = providers.Factory(
-        DecryptUseCase, sessions=timed_sessions, cipher=cipher, appid=config.wechat.appid
+        DecryptUseCase, sessions=timed_sessions, cipher=cipher, apps=apps
     )
     check_session_key_use_case = providers.Factory(
-        CheckSessionKeyUseCase,
-        platform=timed_wechat_platform,
-        access_tokens=access_tokens,
-        users=timed_users,
-        sessions=timed_sessions,
+        CheckSessionKeyUseCase, apps=apps, users=timed_users, sessions=timed_sessions
     )
-    send_message_use_case = providers.Factory(
-        SendMessageUseCase,
-        platform=timed_wechat_platform,
-        access_tokens=access_tokens,
-        users=timed_users,
-    )
+    send_message_use_case = providers.Factory(SendMessageUseCase, apps=apps, users=timed_users)
 
     # Accounts: the user's own and the back office's (HTTP and ``python -m entrypoints.admin``).
     list_my_sessions_use_case = providers.Factory(ListMySessionsUseCase, sessions=timed_sessions)
@@ -263,10 +211,10 @@ class Container(containers.DeclarativeContainer):
         RevokeMySessionUseCase, sessions=timed_sessions, accounts=account_store, clock=clock
     )
     show_account_use_case = providers.Factory(
-        ShowAccountUseCase, accounts=account_store, sessions=timed_sessions
+        ShowAccountUseCase, accounts=account_store, sessions=timed_sessions, apps=apps
     )
     find_accounts_use_case = providers.Factory(
-        FindAccountsUseCase, accounts=account_store, sessions=timed_sessions
+        FindAccountsUseCase, accounts=account_store, sessions=timed_sessions, apps=apps
     )
     ban_use_case = providers.Factory(
         BanUseCase, accounts=account_store, sessions=timed_sessions, clock=clock

@@ -79,7 +79,10 @@ class AccountIdentity:
     its platform and the platform's ids of the user."""
 
     app: str | None
-    platform: str | None
+    """This service's id of the app; ``None`` for an app it no longer serves."""
+    platform: str
+    appid: str
+    """The platform's id of the app (WeCom: the corpid)."""
     openid: str = field(repr=False)
     unionid: str | None = field(default=None, repr=False)
 
@@ -129,12 +132,15 @@ class AccountEvent:
 
 @dataclass(frozen=True, slots=True)
 class AccountQuery:
-    """Exactly one way to find users: by (app, openid), by unionid or by phone (E.164)."""
+    """Exactly one way to find users: by (app, openid), by unionid or by phone (E.164). The
+    store reads an app as its ``platform`` and ``appid``, which the use case fills in."""
 
     app: str | None = None
     openid: str | None = field(default=None, repr=False)
     unionid: str | None = field(default=None, repr=False)
     phone: str | None = field(default=None, repr=False)
+    platform: str | None = None
+    appid: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

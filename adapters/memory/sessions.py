@@ -17,7 +17,8 @@ from domain.ports import Clock, CodeExchangeRegistry, NewLogin, SessionStore
 
 @dataclass
 class _User:
-    session_key: str = field(repr=False)
+    session_keys: dict[str, str] = field(repr=False)
+    """The newest ``session_key`` of each of the user's apps (by app id)."""
     tokens: set[bytes] = field(default_factory=set)
     """The keyed hashes of the user's tokens (for logging out everywhere)."""
 
@@ -59,7 +60,8 @@ class InMemorySessionStore(SessionStore):
         tokens = {h for h in user.tokens if self._sessions.get(h)} if user else set()
         tokens.add(token_hash)
         expires_at = max([session.expires_at, *self._expiry_of(session.user_id)])
-        self._users.set(session.user_id, _User(login.session_key, tokens), expires_at)
+        keys = {**(user.session_keys if user else {}), session.app: login.session_key}
+        self._users.set(session.user_id, _User(keys, tokens), expires_at)
         return token
 
     async def get(self, token: str) -> LoginSession | None:
@@ -90,7 +92,8 @@ class InMemorySessionStore(SessionStore):
         found = [self._sessions.get(h) for h in user.tokens] if user else []
         live = [
             SessionInfo(
-                id=s.session.id, app=None, platform=None, created_at=s.session.login_at,
+                id=s.session.id, app=s.session.app, platform=s.session.platform,
+                created_at=s.session.login_at,
                 expires_at=s.session.expires_at, ip=s.ip, user_agent=s.user_agent,
             )
             for s in found if s is not None
@@ -112,9 +115,9 @@ class InMemorySessionStore(SessionStore):
     async def unfence(self, user_id: int) -> None:
         self._fences.pop(user_id)
 
-    async def session_key(self, user_id: int) -> str | None:
+    async def session_key(self, user_id: int, app: str) -> str | None:
         user = self._users.get(user_id)
-        return None if user is None else user.session_key
+        return None if user is None else user.session_keys.get(app)
 
     async def ping(self) -> None:
         return None

@@ -6,13 +6,13 @@ Layout (``P`` is the key prefix, ``REDIS_KEY_PREFIX``; ``S`` is ``SESSION_SECRET
   characters of URL-safe base64 of HMAC-SHA256(S, ``route:<user id>``). The route finds the
   user's hash from the token alone and says nothing of the user without S.
 - ``P u:<route>``: one hash per user, with the fields
-  - ``id``: the user id; ``created``: the user's creation time (Unix ms); ``key``: the user's
-    newest ``session_key``;
+  - ``id``: the user id; ``created``: the user's creation time (Unix ms); ``keys``: the newest
+    ``session_key`` of each of the user's apps, a JSON object by app id;
   - one field per session, named by the first 16 bytes of HMAC-SHA256(S, token) (the token is
     never stored; its URL-safe base64 is the session's id), valued
-    ``"<expires_at> <login_at> <max_expires_at> <network> <user agent>"`` (times in Unix ms;
-    the client's network cut to /24 or /48 or ``-``; the user agent, at most 256 characters,
-    may be absent): about 100 bytes a session;
+    ``"<expires_at> <login_at> <max_expires_at> <app> <platform> <network> <user agent>"``
+    (times in Unix ms; the client's network cut to /24 or /48, or ``-``; the user agent, at
+    most 256 characters, may be absent): about 100 bytes a session;
   - ``fence``: Unix ms until which no session of the user is stored (a ban or a deletion, so
     that a login in flight gets no token);
   - ``out``: ``"<op id> <until ms>"`` of the last logout, so a logout repeated after a lost reply
@@ -24,6 +24,10 @@ latest ``expires_at`` of its sessions (moved on ``record_login`` and ``extend`` 
 user who logs in once and never returns leaves nothing after the session's TTL. The
 ``session_key`` lives as long as the hash. Dead session fields are removed at the user's next
 login (all of a hash of up to 64 fields, else 32 random ones: bounded work).
+
+Before apps, the store wrote no ``<app> <platform>`` in a session's value and kept one ``key``
+field (the one app's): both are still read, as the deployment's WeChat app (``legacy_app``), so
+tokens issued before the upgrade keep working, with their ``session_key``.
 
 Every operation touches one key (Cluster safe, and log out everywhere is one script), except
 ``record_login``, which also writes the code's registry entry: in the same script on one server
@@ -42,8 +46,10 @@ import hashlib
 import hmac
 import re
 import secrets
+from dataclasses import dataclass
 from typing import cast
 
+import orjson
 from redis.asyncio.cluster import RedisCluster
 
 from adapters.redis.client import RedisClient, store_errors, to_ms
@@ -78,10 +84,11 @@ end
 """
 
 # KEYS: user hash [, code key]. ARGV: field, value, user id, created ms, session_key,
-# expires ms [, code value, code TTL ms]. Returns 0 (nothing but the code stored) when fenced.
+# expires ms, app [, code value, code TTL ms]. Returns 0 (nothing but the code stored) when
+# the user is fenced off.
 _RECORD = _LUA + """
 local key, now = KEYS[1], now_ms()
-if KEYS[2] then redis.call('SET', KEYS[2], ARGV[7], 'PX', ARGV[8]) end
+if KEYS[2] then redis.call('SET', KEYS[2], ARGV[8], 'PX', ARGV[9]) end
 local fence = redis.call('HGET', key, 'fence')
 if fence and tonumber(fence) > now then return 0 end
 local entries
@@ -92,7 +99,10 @@ for i = 1, #entries, 2 do
     redis.call('HDEL', key, entries[i])
   end
 end
-redis.call('HSET', key, 'id', ARGV[3], 'created', ARGV[4], 'key', ARGV[5], ARGV[1], ARGV[2])
+local keys = cjson.decode(redis.call('HGET', key, 'keys') or '{}')
+keys[ARGV[7]] = ARGV[5]
+redis.call('HSET', key, 'id', ARGV[3], 'created', ARGV[4], 'keys', cjson.encode(keys),
+  ARGV[1], ARGV[2])
 if redis.call('PEXPIRETIME', key) < tonumber(ARGV[6]) then
   redis.call('PEXPIREAT', key, ARGV[6])
 end
@@ -170,6 +180,19 @@ end
 """
 
 
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """What a session's value holds (times in Unix seconds)."""
+
+    expires_at: float
+    login_at: float
+    max_expires_at: float
+    app: str
+    platform: str
+    ip: str | None = None
+    user_agent: str | None = None
+
+
 class RedisSessionStore(SessionStore):
     """``SessionStore`` on Redis (see the module's docstring for the layout)."""
 
@@ -180,8 +203,10 @@ class RedisSessionStore(SessionStore):
         session_secret: str,
         key_prefix: str = "wl:",
         registry: RedisCodeExchangeRegistry | None = None,
+        legacy_app: str = "default",
     ) -> None:
         self._client = client
+        self._legacy_app = legacy_app
         self._secret = session_secret.encode()
         self._users = key_prefix.encode() + b"u:"
         self._registry = registry or RedisCodeExchangeRegistry(client, key_prefix=key_prefix)
@@ -204,11 +229,13 @@ class RedisSessionStore(SessionStore):
         args: list[bytes | str | int] = [
             self._field(token),
             f"{expires_at} {to_ms(session.login_at)} {to_ms(session.max_expires_at)}"
-            f" {login.ip or '-'}{'' if login.user_agent is None else ' ' + login.user_agent}",
+            f" {session.app} {session.platform} {login.ip or '-'}"
+            f"{'' if login.user_agent is None else ' ' + login.user_agent}",
             session.user_id,
             to_ms(session.user_created_at),
             login.session_key,
             expires_at,
+            session.app,
         ]
         code_ttl = CODE_LIFETIME_SECONDS
         if self._code_rides_along:
@@ -230,15 +257,16 @@ class RedisSessionStore(SessionStore):
         if not found:
             return None
         value, user_id, created = found
-        times = value.split(b" ", 3)[:3]
-        expires_at, login_at, max_expires_at = (int(part) / 1000 for part in times)
+        stored = self._stored(value)
         return LoginSession(
             user_id=int(user_id),
             user_created_at=int(created) / 1000,
-            login_at=login_at,
-            expires_at=expires_at,
-            max_expires_at=max_expires_at,
+            login_at=stored.login_at,
+            expires_at=stored.expires_at,
+            max_expires_at=stored.max_expires_at,
             id=session_id(field),
+            app=stored.app,
+            platform=stored.platform,
         )
 
     async def extend(self, token: str, expires_at: float) -> None:
@@ -262,8 +290,17 @@ class RedisSessionStore(SessionStore):
     async def sessions_of(self, user_id: int) -> list[SessionInfo]:
         with store_errors():
             found = await self._sessions(keys=[self._user_key(user_id)], args=[])
-        pairs = zip(found[::2], found[1::2], strict=True)
-        sessions = [_session_info(field, value) for field, value in pairs]
+        sessions = [
+            SessionInfo(
+                id=session_id(field), app=stored.app, platform=stored.platform,
+                created_at=stored.login_at, expires_at=stored.expires_at, ip=stored.ip,
+                user_agent=stored.user_agent,
+            )
+            for field, stored in (
+                (field, self._stored(value))
+                for field, value in zip(found[::2], found[1::2], strict=True)
+            )
+        ]
         return sorted(sessions, key=lambda info: info.created_at, reverse=True)
 
     async def revoke(self, user_id: int, session_id: str) -> bool:
@@ -282,10 +319,15 @@ class RedisSessionStore(SessionStore):
         with store_errors():
             await self._client.hdel(self._user_key(user_id), "fence")
 
-    async def session_key(self, user_id: int) -> str | None:
+    async def session_key(self, user_id: int, app: str) -> str | None:
         with store_errors():
-            value = await self._client.hget(self._user_key(user_id), "key")
-        return None if value is None else cast(bytes, value).decode()
+            keys, legacy = await self._client.hmget(
+                self._user_key(user_id), ["keys", "key"]
+            )
+        value = orjson.loads(keys).get(app) if keys is not None else None
+        if value is None and app == self._legacy_app and legacy is not None:
+            value = cast(bytes, legacy).decode()  # written before apps
+        return cast(str | None, value)
 
     async def ping(self) -> None:
         with store_errors():
@@ -294,6 +336,19 @@ class RedisSessionStore(SessionStore):
     def _route(self, user_id: int) -> str:
         digest = hmac.digest(self._secret, f"route:{user_id}".encode(), hashlib.sha256)
         return base64.urlsafe_b64encode(digest).decode()[:16]
+
+    def _stored(self, value: bytes) -> _Stored:
+        """A session's value read back; one written before apps (three times only) is the
+        deployment's WeChat app's."""
+        parts = value.decode(errors="replace").split(" ", 6)
+        expires_at, login_at, max_expires_at = (int(part) / 1000 for part in parts[:3])
+        if len(parts) < 5:
+            return _Stored(expires_at, login_at, max_expires_at, self._legacy_app, "wechat")
+        ip = parts[5] if len(parts) > 5 and parts[5] != "-" else None
+        user_agent = parts[6] if len(parts) > 6 else None
+        return _Stored(
+            expires_at, login_at, max_expires_at, parts[3], parts[4], ip, user_agent
+        )
 
     def _user_key(self, user_id: int) -> bytes:
         return self._users + self._route(user_id).encode()
@@ -319,14 +374,3 @@ def field_of(session_id: str) -> bytes | None:
     if not _SESSION_ID.fullmatch(session_id):
         return None
     return base64.urlsafe_b64decode(session_id + "==")
-
-
-def _session_info(field: bytes, value: bytes) -> SessionInfo:
-    parts = value.decode(errors="replace").split(" ", 4)
-    expires_at, login_at = int(parts[0]) / 1000, int(parts[1]) / 1000
-    ip = parts[3] if len(parts) > 3 and parts[3] != "-" else None
-    user_agent = parts[4] if len(parts) > 4 else None
-    return SessionInfo(
-        id=session_id(field), app=None, platform=None, created_at=login_at,
-        expires_at=expires_at, ip=ip, user_agent=user_agent,
-    )

@@ -4,10 +4,9 @@ Changes run in a transaction of their own (the engine's connections otherwise au
 statement): the user's row is locked, changed, and the event reporting the change (and its
 webhook message, see ``adapters.sqlalchemy.outbox``) is inserted before the commit.
 
-Until users have identities of their own, a user's one identity is its row's ``openid`` and
-``unionid`` (app and platform unknown: ``None``), and erasing it replaces the ``openid`` with a
-tombstone that no platform gives (``~deleted~<id>``), so the same person's next login creates a
-new user.
+Closing an account deletes its identities (``user_identities``: openids and unionids) and its
+phone, so the same person's next login creates a new user; the ``users`` row stays, ``deleted``,
+for the events that name its id.
 """
 
 from __future__ import annotations
@@ -23,9 +22,10 @@ from typing import Any
 from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.expression import ColumnElement
 
 from adapters.sqlalchemy.outbox import WebhookMessages
-from adapters.sqlalchemy.tables import account_events, users
+from adapters.sqlalchemy.tables import account_events, user_identities, users
 from adapters.sqlalchemy.users import to_datetime, to_unix
 from domain.accounts import (
     DELETED,
@@ -42,13 +42,13 @@ from domain.accounts import (
 from domain.errors import StoreUnavailable
 from domain.platform import UserPhoneStore
 
-ERASED_OPENID = "~deleted~{}"
 EPOCH = datetime(1970, 1, 1)
 
 _ACCOUNT_COLUMNS = (
     users.c.id, users.c.status, users.c.created_at, users.c.last_login_at, users.c.phone,
-    users.c.openid, users.c.unionid,
 )
+_i = user_identities.c
+_IDENTITY_COLUMNS = (_i.user_id, _i.platform, _i.appid, _i.openid, _i.unionid)
 
 
 class SqlAlchemyAccountStore(AccountStore, UserPhoneStore):
@@ -67,19 +67,23 @@ class SqlAlchemyAccountStore(AccountStore, UserPhoneStore):
         async with self._connection() as conn:
             row = (await conn.execute(select(*_ACCOUNT_COLUMNS).where(users.c.id == user_id))
                    ).first()
-        return None if row is None else _account(row)
+            return None if row is None else (await _with_identities(conn, [row]))[0]
 
     async def find(self, query: AccountQuery) -> list[Account]:
+        where: ColumnElement[bool]
         if query.openid is not None:
-            where = users.c.openid == query.openid
+            matching = select(_i.user_id).where(
+                _i.platform == query.platform, _i.appid == query.appid, _i.openid == query.openid
+            )
+            where = users.c.id.in_(matching)
         elif query.unionid is not None:
-            where = users.c.unionid == query.unionid
+            where = users.c.id.in_(select(_i.user_id).where(_i.unionid == query.unionid))
         else:
             where = users.c.phone == query.phone
         statement = select(*_ACCOUNT_COLUMNS).where(where, users.c.status != DELETED)
         async with self._connection() as conn:
             rows = (await conn.execute(statement.order_by(users.c.id).limit(100))).all()
-        return [_account(row) for row in rows]
+            return await _with_identities(conn, rows)
 
     async def change_status(self, change: StatusChange) -> Account | None:
         async with self._transaction() as conn:
@@ -98,10 +102,10 @@ class SqlAlchemyAccountStore(AccountStore, UserPhoneStore):
             before = await _locked(conn, user_id)
             if before is None or before.status == DELETED:
                 return before
+            await conn.execute(delete(user_identities).where(_i.user_id == user_id))
             await conn.execute(
                 update(users).where(users.c.id == user_id).values(
-                    status=DELETED, openid=ERASED_OPENID.format(user_id), unionid=None,
-                    phone=None, updated_at=to_datetime(event.at),
+                    status=DELETED, phone=None, updated_at=to_datetime(event.at),
                 )
             )
             await self._report(conn, event)
@@ -191,10 +195,20 @@ async def _locked(conn: AsyncConnection, user_id: int) -> Account | None:
     return None if row is None else _account(row)
 
 
-def _account(row: Any) -> Account:
-    identities = () if row.status == DELETED else (
-        AccountIdentity(app=None, platform=None, openid=row.openid, unionid=row.unionid),
-    )
+async def _with_identities(conn: AsyncConnection, rows: Sequence[Any]) -> list[Account]:
+    """The accounts of ``users`` rows, with their identities (one more query)."""
+    found: dict[int, list[AccountIdentity]] = {row.id: [] for row in rows}
+    if found:
+        statement = select(*_IDENTITY_COLUMNS).where(_i.user_id.in_(list(found)))
+        for row in await conn.execute(statement.order_by(_i.created_at)):
+            found[row.user_id].append(AccountIdentity(
+                app=None, platform=row.platform, appid=row.appid, openid=row.openid,
+                unionid=row.unionid,
+            ))
+    return [_account(row, tuple(found[row.id])) for row in rows]
+
+
+def _account(row: Any, identities: tuple[AccountIdentity, ...] = ()) -> Account:
     return Account(
         id=row.id, status=row.status, created_at=to_unix(row.created_at),
         last_login_at=None if row.last_login_at is None else to_unix(row.last_login_at),

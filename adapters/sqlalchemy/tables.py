@@ -14,9 +14,11 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     text,
@@ -38,26 +40,42 @@ Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
-INNODB: dict[str, Any] = {
-    "mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin",
-    "mariadb_engine": "InnoDB", "mariadb_charset": "utf8mb4", "mariadb_collate": "utf8mb4_bin",
+# ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_bin, spelled for both MySQL dialect names.
+MYSQL_TABLE_OPTIONS: dict[str, Any] = {
+    f"{dialect}_{option}": value
+    for dialect in ("mysql", "mariadb")
+    for option, value in (("engine", "InnoDB"), ("charset", "utf8mb4"), ("collate", "utf8mb4_bin"))
 }
-"""ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_bin, spelled for both MySQL dialect names."""
 
 users = Table(
     "users",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("openid", String(64), nullable=False, unique=True),
-    Column("unionid", String(64), nullable=True),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
     Column("last_login_at", Timestamp, nullable=False),
     Column("phone", String(32), nullable=True),  # E.164, from getuserphonenumber (0002)
     # active | banned | deleted (0004)
     Column("status", String(16), nullable=False, server_default=text("'active'")),
-    **INNODB,
+    **MYSQL_TABLE_OPTIONS,
 )
+
+user_identities = Table(
+    "user_identities",
+    metadata,
+    Column("platform", String(16), nullable=False),
+    Column("appid", String(64), nullable=False),  # the platform's id of the app (WeCom: corpid)
+    Column("openid", String(64), nullable=False),  # the platform's user id for that app
+    Column("user_id", Id, ForeignKey("users.id"), nullable=False),
+    Column("unionid", String(64), nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("last_login_at", Timestamp, nullable=False),
+    PrimaryKeyConstraint("platform", "appid", "openid"),
+    Index("ix_user_identities_user_id", "user_id"),
+    Index("ix_user_identities_unionid", "platform", "unionid"),
+    **MYSQL_TABLE_OPTIONS,
+)
+"""Unique by (platform, appid, openid): its primary key (0003)."""
 
 account_events = Table(
     "account_events",
@@ -75,9 +93,9 @@ account_events = Table(
     Column("reason", String(200), nullable=True),
     Index("ix_account_events_user_id_at", "user_id", "at"),
     Index("ix_account_events_at", "at"),
-    **INNODB,
+    **MYSQL_TABLE_OPTIONS,
 )
-"""The audit trail (0004): newest first by ``id``; removed after ``AUDIT_RETENTION_DAYS``."""
+"""The audit trail (0004): newest first by ``at``; removed after ``AUDIT_RETENTION_DAYS``."""
 
 webhook_outbox = Table(
     "webhook_outbox",
@@ -91,8 +109,9 @@ webhook_outbox = Table(
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("next_attempt_at", Timestamp, nullable=False),
     Index("ix_webhook_outbox_next_attempt_at", "next_attempt_at"),
-    **INNODB,
+    **MYSQL_TABLE_OPTIONS,
 )
 """Webhook messages not yet delivered (0004), written in the transaction of the change they
-report (``user.created`` by a trigger on ``users``); the message's id is ``msg_<id>``. A sender
-leases a message by moving ``next_attempt_at`` past its sending time."""
+report (``user.created`` by a trigger on ``user_identities``, at a user's first identity); the
+message's id is ``msg_<id>``. A sender leases a message by moving ``next_attempt_at`` past its
+sending time."""

@@ -10,7 +10,7 @@ Rules shared by all:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from domain.accounts import (
     ACTIVE,
@@ -29,7 +29,8 @@ from domain.accounts import (
     StatusChange,
     parse_cursor,
 )
-from domain.errors import InvalidRequest
+from domain.apps import AppDirectory
+from domain.errors import InvalidRequest, UnknownApp
 from domain.platform_errors import UnknownUser
 from domain.ports import Clock, SessionStore
 
@@ -62,32 +63,49 @@ def _known_id(user_id: int) -> int:
     return user_id
 
 
-class ShowAccountUseCase:
-    def __init__(self, *, accounts: AccountStore, sessions: SessionStore) -> None:
+class _AccountViews:
+    def __init__(
+        self, *, accounts: AccountStore, sessions: SessionStore, apps: AppDirectory
+    ) -> None:
         self._accounts = accounts
         self._sessions = sessions
+        self._apps = apps
 
+    async def _view(self, account: Account) -> AccountView:
+        """The account with its identities' apps named, and its live sessions."""
+        identities = tuple(
+            replace(identity, app=None if served is None else served.app.id)
+            for identity in account.identities
+            for served in [self._apps.of_identity(identity.platform, identity.appid)]
+        )
+        sessions = await self._sessions.sessions_of(account.id)
+        return AccountView(replace(account, identities=identities), sessions)
+
+
+class ShowAccountUseCase(_AccountViews):
     async def execute(self, request: UserRequest) -> AccountView:
         account = await self._accounts.account(_known_id(request.user_id))
         if account is None:
             raise UnknownUser()
-        return AccountView(account, await self._sessions.sessions_of(account.id))
+        return await self._view(account)
 
 
-class FindAccountsUseCase:
-    """Exactly one of (app and openid), unionid, phone, else ``InvalidRequest``."""
-
-    def __init__(self, *, accounts: AccountStore, sessions: SessionStore) -> None:
-        self._accounts = accounts
-        self._sessions = sessions
+class FindAccountsUseCase(_AccountViews):
+    """Exactly one of (app and openid), unionid, phone, else ``InvalidRequest``; an app that is
+    not served finds nobody."""
 
     async def execute(self, query: AccountQuery) -> list[AccountView]:
         by_openid = query.app is not None and query.openid is not None
         given = [by_openid, query.unionid is not None, query.phone is not None]
         if given.count(True) != 1 or (not by_openid and (query.app or query.openid)):
             raise InvalidRequest("Give app and openid, or unionid, or phone.")
-        accounts = await self._accounts.find(query)
-        return [AccountView(a, await self._sessions.sessions_of(a.id)) for a in accounts]
+        if by_openid:
+            try:
+                app = self._apps.get(query.app).app
+            except UnknownApp:
+                return []
+            query = replace(query, platform=app.platform, appid=app.appid)
+        return [await self._view(account) for account in await self._accounts.find(query)]
 
 
 class _AccountChange:

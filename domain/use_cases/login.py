@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from domain.accounts import BANNED, AccountEvent, AuditTrail, Origin
-from domain.code_exchange import CodeExchange
-from domain.entities import LoginSession, User, WeChatSession
+from domain.apps import AppDirectory, AppServices, naming_platform
+from domain.entities import App, Identity, LoginSession, User, WeChatSession
 from domain.errors import DomainError, RateLimited, UserBanned, WeChatOverloaded
 from domain.ports import Clock, NewLogin, RateLimiter, SessionStore, UserRepository
-from domain.tokens import hash_code
 from domain.use_cases.policy import SessionPolicy
 
 
@@ -17,6 +16,8 @@ from domain.use_cases.policy import SessionPolicy
 class LoginRequest:
     code: str
     client_address: str = ""
+    app: str | None = None
+    """The app's id; ``None`` when the client named none."""
     user_agent: str | None = None
     request_id: str | None = None
 
@@ -30,12 +31,16 @@ class LoginResult:
 
 
 class LoginUseCase:
-    """Exchange a code for a WeChat session, upsert the user, issue a token.
+    """Exchange a code at the app's platform, upsert the user, issue a token.
 
     Rules:
-    - at most ``rate_per_minute`` logins per client address per minute (0: no limit);
-    - the code is exchanged at WeChat once, however often it is sent (see ``CodeExchange``);
-    - the user is found or created by openid; ``created`` is true only for the creating login;
+    - the app is the one the request names (``AppDirectory``: else ``UnknownApp``);
+    - at most ``rate_per_minute`` logins per client address per minute and app (0: no limit);
+    - the code is exchanged at the app's platform once, however often it is sent (see
+      ``CodeExchange``, one per app); a platform's failure names the platform;
+    - the user is found or created by identity (platform, appid, openid; see
+      ``UserRepository``); ``created`` is true only for the creating login;
+    - the session records the app and its platform;
     - the session, the user's newest ``session_key`` and the code's result are written in one
       step, last, so a failed login leaves no token that works; when the login fails after
       WeChat answered, the code's result is recorded anyway (the code is spent at WeChat);
@@ -50,7 +55,7 @@ class LoginUseCase:
     def __init__(
         self,
         *,
-        exchange: CodeExchange,
+        apps: AppDirectory,
         users: UserRepository,
         sessions: SessionStore,
         rate_limiter: RateLimiter,
@@ -59,7 +64,7 @@ class LoginUseCase:
         rate_per_minute: int,
         audit: AuditTrail,
     ) -> None:
-        self._exchange = exchange
+        self._apps = apps
         self._users = users
         self._sessions = sessions
         self._rate_limiter = rate_limiter
@@ -69,9 +74,11 @@ class LoginUseCase:
         self._audit = audit
 
     async def execute(self, request: LoginRequest) -> LoginResult:
+        services = self._apps.get(request.app)
+        app, exchange = services.app, services.exchange
         if self._rate_per_minute > 0:
             retry_after = await self._rate_limiter.hit(
-                f"login:{request.client_address}",
+                f"login:{app.id}:{request.client_address}",
                 limit=self._rate_per_minute,
                 window=60,
                 now=self._clock.now(),
@@ -81,32 +88,36 @@ class LoginUseCase:
 
         origin = Origin.of(request.client_address, request.user_agent, request.request_id)
         try:
-            wechat = await self._exchange.exchange(request.code)
+            with naming_platform(app):
+                wechat = await exchange.exchange(request.code)
             try:
-                user, created, session, token = await self._log_in(request, wechat, origin)
+                user, created, session, token = await self._log_in(
+                    request, services, wechat, origin
+                )
             except BaseException:  # a cancelled login (client gone, timeout) spent the code too
-                await self._exchange.remember(request.code, wechat)
+                await exchange.remember(request.code, wechat)
                 raise
         except DomainError as error:  # WeChatOverloaded: refused before calling the platform
             if not isinstance(error, UserBanned | WeChatOverloaded):
-                self._event("login_failed", None, origin, result=error.code)
+                self._event("login_failed", app, None, origin, result=error.code)
             raise
-        self._event("login", user, origin)
+        self._event("login", app, user, origin)
         return LoginResult(
             token=token, expires_in=session.expires_in(session.login_at), user_id=user.id,
             created=created,
         )
 
     async def _log_in(
-        self, request: LoginRequest, wechat: WeChatSession, origin: Origin
+        self, request: LoginRequest, services: AppServices, wechat: WeChatSession,
+        origin: Origin,
     ) -> tuple[User, bool, LoginSession, str]:
+        app = services.app
+        identity = Identity(app.platform, app.appid, wechat.openid, wechat.unionid)
         for _ in range(2):  # once more when a deletion fenced the user off meanwhile
             now = self._clock.now()
-            user, created = await self._users.get_or_create(
-                wechat.openid, unionid=wechat.unionid, now=now
-            )
+            user, created = await self._users.get_or_create(identity, now=now)
             if user.status == BANNED:
-                self._event("login_failed", user, origin, result=UserBanned.code)
+                self._event("login_failed", app, user, origin, result=UserBanned.code)
                 raise UserBanned()
             session = LoginSession(
                 user_id=user.id,
@@ -114,22 +125,22 @@ class LoginUseCase:
                 login_at=now,
                 expires_at=self._policy.first_expiry(now),
                 max_expires_at=now + self._policy.max_age,
+                app=app.id,
+                platform=app.platform,
             )
-            token = await self._sessions.record_login(
-                NewLogin(
-                    session, wechat.session_key, hash_code(request.code), wechat,
-                    ip=origin.ip, user_agent=origin.user_agent,
-                )
-            )
+            token = await self._sessions.record_login(NewLogin(
+                session, wechat.session_key, services.exchange.key(request.code), wechat,
+                ip=origin.ip, user_agent=origin.user_agent,
+            ))
             if token is not None:
                 return user, created, session, token
-        self._event("login_failed", user, origin, result=UserBanned.code)
+        self._event("login_failed", app, user, origin, result=UserBanned.code)
         raise UserBanned()  # fenced off twice: banned while in flight
 
     def _event(
-        self, type_: str, user: User | None, origin: Origin, *, result: str = "ok"
+        self, type_: str, app: App, user: User | None, origin: Origin, *, result: str = "ok"
     ) -> None:
         self._audit.record(AccountEvent(
             type=type_, at=self._clock.now(), user_id=None if user is None else user.id,
-            result=result, origin=origin,
+            app=app.id, platform=app.platform, result=result, origin=origin,
         ))

@@ -1,7 +1,7 @@
 """Accounts: the users' status, the audit trail and the webhook outbox.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-06
 """
 
@@ -12,48 +12,54 @@ from alembic import op
 from sqlalchemy.dialects import mysql
 
 revision: str = "0004"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003"
 branch_labels: str | None = None
 depends_on: str | None = None
 
 # Spelled out rather than imported from adapters.sqlalchemy.tables: a migration is history.
 Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 Timestamp = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
-INNODB = {
-    "mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin",
-    "mariadb_engine": "InnoDB", "mariadb_charset": "utf8mb4", "mariadb_collate": "utf8mb4_bin",
+MYSQL_TABLE_OPTIONS = {
+    f"{dialect}_{option}": value
+    for dialect in ("mysql", "mariadb")
+    for option, value in (("engine", "InnoDB"), ("charset", "utf8mb4"), ("collate", "utf8mb4_bin"))
 }
 
 
-_NEW_USER = (
-    "INSERT INTO webhook_outbox (type, user_id, created_at, attempts, next_attempt_at)"
-    " VALUES ('user.created', NEW.id, NEW.created_at, 0, NEW.created_at)"
+_FIRST_IDENTITY = (
+    # A user's first identity is its creation (an identity joining a user by its unionid
+    # is not): the message commits with the identity's row, whatever statement inserted it.
+    "INSERT INTO webhook_outbox"
+    " (type, user_id, platform, created_at, attempts, next_attempt_at)"
+    " SELECT 'user.created', NEW.user_id, NEW.platform, NEW.created_at, 0, NEW.created_at"
+    " {from_nothing} WHERE NOT EXISTS (SELECT 1 FROM user_identities other"
+    " WHERE other.user_id = NEW.user_id AND NOT (other.platform = NEW.platform"
+    " AND other.appid = NEW.appid AND other.openid = NEW.openid))"
+)
+_MYSQL_TRIGGER = (
+    "CREATE TRIGGER user_created_webhook AFTER INSERT ON user_identities FOR EACH ROW "
+    + _FIRST_IDENTITY.format(from_nothing="FROM DUAL")
 )
 CREATED_TRIGGER = {
-    # The user's row and its user.created message commit together, whichever statement
-    # inserts the row (an upsert's update of a returning user fires no INSERT trigger).
-    "mysql": [
-        f"CREATE TRIGGER users_created_webhook AFTER INSERT ON users FOR EACH ROW {_NEW_USER}"
-    ],
-    "mariadb": [
-        f"CREATE TRIGGER users_created_webhook AFTER INSERT ON users FOR EACH ROW {_NEW_USER}"
-    ],
+    "mysql": [_MYSQL_TRIGGER],
+    "mariadb": [_MYSQL_TRIGGER],
     "sqlite": [
-        f"CREATE TRIGGER users_created_webhook AFTER INSERT ON users BEGIN {_NEW_USER}; END"
+        "CREATE TRIGGER user_created_webhook AFTER INSERT ON user_identities BEGIN "
+        + _FIRST_IDENTITY.format(from_nothing="") + "; END"
     ],
     "postgresql": [
-        "CREATE FUNCTION users_created_webhook() RETURNS trigger LANGUAGE plpgsql AS $$"
-        f" BEGIN {_NEW_USER}; RETURN NEW; END $$",
-        "CREATE TRIGGER users_created_webhook AFTER INSERT ON users FOR EACH ROW"
-        " EXECUTE FUNCTION users_created_webhook()",
+        "CREATE FUNCTION user_created_webhook() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        + _FIRST_IDENTITY.format(from_nothing="") + "; RETURN NEW; END $$",
+        "CREATE TRIGGER user_created_webhook AFTER INSERT ON user_identities FOR EACH ROW"
+        " EXECUTE FUNCTION user_created_webhook()",
     ],
 }
 DROP_TRIGGER = {
-    "mysql": ["DROP TRIGGER users_created_webhook"],
-    "mariadb": ["DROP TRIGGER users_created_webhook"],
-    "sqlite": ["DROP TRIGGER users_created_webhook"],
-    "postgresql": ["DROP TRIGGER users_created_webhook ON users",
-                   "DROP FUNCTION users_created_webhook()"],
+    "mysql": ["DROP TRIGGER user_created_webhook"],
+    "mariadb": ["DROP TRIGGER user_created_webhook"],
+    "sqlite": ["DROP TRIGGER user_created_webhook"],
+    "postgresql": ["DROP TRIGGER user_created_webhook ON user_identities",
+                   "DROP FUNCTION user_created_webhook()"],
 }
 
 
@@ -76,7 +82,7 @@ def upgrade() -> None:
         sa.Column("request_id", sa.String(128), nullable=True),
         sa.Column("reason", sa.String(200), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_account_events"),
-        **INNODB,
+        **MYSQL_TABLE_OPTIONS,
     )
     op.create_index("ix_account_events_user_id_at", "account_events", ["user_id", "at"])
     op.create_index("ix_account_events_at", "account_events", ["at"])
@@ -91,7 +97,7 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
         sa.Column("next_attempt_at", Timestamp, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_webhook_outbox"),
-        **INNODB,
+        **MYSQL_TABLE_OPTIONS,
     )
     op.create_index(
         "ix_webhook_outbox_next_attempt_at", "webhook_outbox", ["next_attempt_at"]

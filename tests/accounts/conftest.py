@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 from dependency_injector import providers
 
+from adapters.apps import PlatformClients
 from adapters.memory import InMemoryWeChatGateway
 from tests.e2e.conftest import service_runner  # noqa: F401 - the fixture, for the restart test
 from tests.serving import make_container, serve
@@ -86,7 +87,7 @@ async def accounts(
     env = {**accounts_env(redis_url, mariadb_url), **accounts_env_extra}
     container = make_container(env)
     wechat = InMemoryWeChatGateway()
-    container.wechat_gateway.override(providers.Object(wechat))
+    container.platforms.override(providers.Object({"default": PlatformClients(wechat)}))
     for name, replacement in accounts_overrides.items():
         getattr(container, name).override(replacement(container))
     async with serve(container) as url, aiohttp.ClientSession() as http:

@@ -6,6 +6,7 @@ import pytest
 from dependency_injector import providers
 from sqlalchemy import text
 
+from adapters.apps import PlatformClients
 from tests.accounts.conftest import ADMIN_TOKEN, Accounts, accounts_env
 from tests.serving import make_container, serve
 
@@ -87,7 +88,8 @@ async def test_without_an_admin_token_the_back_office_is_not_found(
     env = accounts_env(redis_url, mariadb_url)
     del env["ADMIN_TOKEN"]
     container = make_container(env)
-    container.wechat_gateway.override(providers.Object(accounts.wechat))
+    clients = {"default": PlatformClients(accounts.wechat)}
+    container.platforms.override(providers.Object(clients))
     async with serve(container) as url:
         for method, path in [*USER_ROUTES, ("GET", "/api/v1/admin/events")]:
             async with accounts.http.request(

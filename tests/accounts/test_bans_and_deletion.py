@@ -9,7 +9,7 @@ import pytest
 from dependency_injector import providers
 
 from adapters.sqlalchemy.users import SqlAlchemyUserRepository
-from domain.entities import User
+from domain.entities import Identity, User
 from tests.accounts.conftest import Accounts
 
 pytestmark = pytest.mark.integration
@@ -57,10 +57,8 @@ class GatedUsers(SqlAlchemyUserRepository):
         self.gate.set()
         self.reached = asyncio.Event()
 
-    async def get_or_create(
-        self, openid: str, *, unionid: str | None, now: float
-    ) -> tuple[User, bool]:
-        found = await super().get_or_create(openid, unionid=unionid, now=now)
+    async def get_or_create(self, identity: Identity, *, now: float) -> tuple[User, bool]:
+        found = await super().get_or_create(identity, now=now)
         self.reached.set()
         await self.gate.wait()
         return found

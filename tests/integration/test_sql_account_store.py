@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,9 @@ from adapters.sqlalchemy.migrate import upgrade_to_head
 from adapters.sqlalchemy.outbox import SqlAlchemyOutbox
 from adapters.sqlalchemy.users import SqlAlchemyUserRepository
 from domain.accounts import AccountEvent, Origin
+from domain.entities import Identity
+
+NEW = Identity("wechat", "wx-app", "o-new")
 
 SERVERS = [
     pytest.param("mariadb", marks=pytest.mark.integration),
@@ -59,10 +63,13 @@ async def test_a_new_user_leaves_its_user_created_message_and_a_returning_one_no
 ) -> None:
     users = SqlAlchemyUserRepository(engine)
     outbox = SqlAlchemyOutbox(engine)
-    user, _ = await users.get_or_create("o-new", unionid=None, now=time.time())
-    await users.get_or_create("o-new", unionid=None, now=time.time())
+    user, _ = await users.get_or_create(NEW, now=time.time())
+    await users.get_or_create(NEW, now=time.time())
+    await users.get_or_create(replace(NEW, appid="wx-other", unionid="u-1"), now=time.time())
+    await users.get_or_create(replace(NEW, appid="wx-third", unionid="u-1"), now=time.time())
 
     claimed = await outbox.claim(now=time.time() + 1, lease=30, limit=10)
 
-    assert [(m.type, m.user_id) for m in claimed] == [("user.created", user.id)]
+    assert [(m.type, m.user_id, m.platform) for m in claimed] == [
+        ("user.created", user.id, "wechat"), ("user.created", user.id + 1, "wechat")]
     assert await outbox.claim(now=time.time() + 1, lease=30, limit=10) == []  # leased

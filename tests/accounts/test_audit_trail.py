@@ -52,6 +52,7 @@ async def test_every_account_event_is_recorded_with_its_network_and_request(
     assert events[0]["ip"] == "127.0.0.0/24"
     assert events[0]["user_agent"] == "phone"
     assert events[0]["request_id"] == "req-1"
+    assert events[0]["app"] == "default"
     assert events[4]["reason"] == "spam"
     everyone = await accounts.call("GET", "/api/v1/admin/events?type=login_failed")
     assert [(e["user_id"], e["result"], e["request_id"]) for e in everyone["events"]] == [

@@ -33,8 +33,8 @@ async def test_a_user_is_shown_with_its_identities_phone_and_live_sessions(
     assert shown["id"] == user_id
     assert shown["status"] == "active"
     assert shown["phone"] == "+8613800138000"
-    assert [(i["openid"], i["unionid"]) for i in shown["identities"]] == [
-        ("openid-alice", "union-alice")]
+    assert [(i["app"], i["platform"], i["openid"], i["unionid"])
+            for i in shown["identities"]] == [("default", "wechat", "openid-alice", "union-alice")]
     assert len(shown["sessions"]) == 1
     assert shown["sessions"][0]["current"] is False
     assert shown["created_at"].endswith("Z")
@@ -52,6 +52,8 @@ async def test_users_are_found_by_openid_unionid_or_phone(accounts: Accounts) ->
         assert [u["id"] for u in found["users"]] == [alice], query
     none = await accounts.call("GET", "/api/v1/admin/users?unionid=nobody")
     assert none == {"users": []}
+    other_app = await accounts.call("GET", "/api/v1/admin/users?app=nowhere&openid=openid-alice")
+    assert other_app == {"users": []}
 
 
 @pytest.mark.parametrize("query", ["", "?openid=x", "?app=default", "?unionid=u&phone=p"])

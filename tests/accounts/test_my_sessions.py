@@ -22,6 +22,7 @@ async def test_my_sessions_list_each_login_newest_first_with_its_network_and_use
     assert [s["current"] for s in sessions] == [True, False]
     newest, oldest = sessions
     assert newest["ip"] == "127.0.0.0/24"
+    assert (newest["app"], newest["platform"]) == ("default", "wechat")
     assert oldest["user_agent"] == ("phone " + "x" * 300)[:256]
     assert newest["user_agent"].startswith("Python")  # aiohttp's own
     assert phone["token"] not in str(listed)

@@ -4,40 +4,18 @@ claims, and the user.created trigger."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sqlalchemy.accounts import SqlAlchemyAccountStore
-from adapters.sqlalchemy.engine import open_engine
-from adapters.sqlalchemy.migrate import upgrade_to_head
 from adapters.sqlalchemy.outbox import SqlAlchemyOutbox
 from adapters.sqlalchemy.users import SqlAlchemyUserRepository
 from domain.accounts import AccountEvent, Origin
 from domain.entities import Identity
 
 NEW = Identity("wechat", "wx-app", "o-new")
-
-SERVERS = [
-    pytest.param("mariadb", marks=pytest.mark.integration),
-    pytest.param("postgres", marks=pytest.mark.integration),
-]
-
-
-@pytest.fixture(params=["sqlite", *SERVERS])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'var' / 'users.db'}"
-        await upgrade_to_head(url)
-    else:
-        url = str(request.getfixturevalue(f"{request.param}_url"))
-    async with asynccontextmanager(open_engine)(url) as opened:
-        yield opened
-
 
 async def test_events_written_in_a_batch_read_back_newest_first_in_pages(
     engine: AsyncEngine,

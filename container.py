@@ -38,6 +38,7 @@ from adapters.wechat.http import WeChatCallLimit, open_client_session
 from adapters.wechat.platform import AiohttpWeChatPlatform
 from domain.access_token import AccessTokenProvider, TokenTimings
 from domain.code_exchange import CodeExchange, ExchangeTimings
+from domain.credentials import OpaqueCredentials
 from domain.use_cases.authenticate import AuthenticateUseCase
 from domain.use_cases.check_session_key import CheckSessionKeyUseCase
 from domain.use_cases.decrypt import DecryptUseCase
@@ -181,20 +182,28 @@ class Container(containers.DeclarativeContainer):
             TokenTimings, wait=config.token.wait_seconds, lock_ttl=config.token.lock_seconds
         ),
     )
+    credentials = providers.Singleton(OpaqueCredentials, sessions=timed_sessions)
     login_use_case = providers.Factory(
         LoginUseCase,
         exchange=code_exchange,
         users=timed_users,
         sessions=timed_sessions,
+        credentials=credentials,
         rate_limiter=rate_limiter,
         clock=clock,
         policy=policy,
         rate_per_minute=config.login_rate_per_minute,
     )
     authenticate_use_case = providers.Factory(
-        AuthenticateUseCase, sessions=timed_sessions, clock=clock, policy=policy
+        AuthenticateUseCase,
+        sessions=timed_sessions,
+        credentials=credentials,
+        clock=clock,
+        policy=policy,
     )
-    logout_use_case = providers.Factory(LogoutUseCase, sessions=timed_sessions)
+    logout_use_case = providers.Factory(
+        LogoutUseCase, sessions=timed_sessions, credentials=credentials
+    )
     readiness_use_case = providers.Factory(
         ReadinessUseCase, sessions=timed_sessions, users=timed_users
     )

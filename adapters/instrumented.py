@@ -139,6 +139,7 @@ class UserStore(UserRepository, UserPhoneStore, Protocol):
 SESSIONS: Port[SessionStore] = Port(
     (SessionStore,),
     lambda metrics: StoreTimer("sessions", metrics.session_store_seconds),
+    pure=frozenset({"session_id"}),
 )
 USERS: Port[UserStore] = Port(
     (UserStore,), lambda metrics: StoreTimer("users", metrics.user_store_seconds)

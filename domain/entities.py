@@ -40,6 +40,10 @@ class LoginSession:
     login_at: float
     expires_at: float
     max_expires_at: float
+    app: str = "default"
+    """The id of the app whose login made the session."""
+    platform: str = "wechat"
+    """The platform of that app."""
 
     def expires_in(self, now: float) -> int:
         """Whole seconds left, never negative."""

@@ -97,6 +97,24 @@ async def me(request: Request) -> HTTPResponse:
     return _json(body)
 
 
+async def auth(request: Request) -> HTTPResponse:
+    """Forward auth: a reverse proxy's sub-request asks who the bearer of a token is."""
+    current = await _use_cases(request).authenticate.execute(
+        AuthenticateRequest(token=token_of(request))
+    )
+    session = current.session
+    return HTTPResponse(
+        status=204,
+        headers={
+            "X-User-Id": str(session.user_id),
+            "X-Session-Id": current.session_id,
+            "X-App": session.app,
+            "X-Platform": session.platform,
+            "Cache-Control": "no-store",
+        },
+    )
+
+
 async def logout(request: Request) -> HTTPResponse:
     use_case = _use_cases(request).logout
     token = token_of(request)

@@ -21,6 +21,8 @@ WECHAT_CALL = (domain.RateLimited, domain.WeChatBusy, domain.StoreUnavailable,
 """What every call to WeChat can end in (the login's 429, 502, 503 and 504)."""
 
 USER = (domain.Unauthorized,)
+FORWARD_AUTH_HEADERS = {"X-User-Id": "UserId", "X-Session-Id": "SessionId", "X-App": "App",
+                        "X-Platform": "Platform"}
 MALFORMED = (domain.InvalidRequest, PayloadTooLarge)
 
 ROUTES = (
@@ -38,6 +40,14 @@ ROUTES = (
         "GET", "/api/v1/me", handlers.me, tag="session", security="user",
         summary="The logged-in user; slides the token",
         replies=[Reply(200, "The user and the token's remaining life.", body.MeResponse)],
+        errors=[*USER, domain.StoreUnavailable],
+    ),
+    Route(
+        "GET", "/api/v1/auth", handlers.auth, tag="tokens", security="user",
+        summary="Forward auth: who holds this token; slides it",
+        description="For a reverse proxy's sub-request (nginx `auth_request`): 204 with the "
+        "user's headers for a valid token, else 401. Never rate-limited.",
+        replies=[Reply(204, "The token is valid.", headers=FORWARD_AUTH_HEADERS)],
         errors=[*USER, domain.StoreUnavailable],
     ),
     Route(

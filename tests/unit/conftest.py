@@ -14,6 +14,7 @@ from adapters.memory import (
     InMemoryWeChatGateway,
 )
 from domain.code_exchange import CodeExchange, ExchangeTimings
+from domain.credentials import OpaqueCredentials
 from domain.use_cases.authenticate import AuthenticateUseCase
 from domain.use_cases.login import LoginUseCase
 from domain.use_cases.logout import LogoutUseCase
@@ -40,6 +41,7 @@ class World:
             exchange=self.exchange,
             users=self.users,
             sessions=self.sessions,
+            credentials=OpaqueCredentials(sessions=self.sessions),
             rate_limiter=InMemoryRateLimiter(clock=self.clock),
             clock=self.clock,
             policy=self.policy,
@@ -47,10 +49,17 @@ class World:
         )
 
     def authenticate_use_case(self) -> AuthenticateUseCase:
-        return AuthenticateUseCase(sessions=self.sessions, clock=self.clock, policy=self.policy)
+        return AuthenticateUseCase(
+            sessions=self.sessions,
+            credentials=OpaqueCredentials(sessions=self.sessions),
+            clock=self.clock,
+            policy=self.policy,
+        )
 
     def logout_use_case(self) -> LogoutUseCase:
-        return LogoutUseCase(sessions=self.sessions)
+        return LogoutUseCase(
+            sessions=self.sessions, credentials=OpaqueCredentials(sessions=self.sessions)
+        )
 
 
 @pytest.fixture

@@ -76,6 +76,15 @@ class Settings(BaseSettings):
     session_max_age_seconds: Annotated[int, f.whole(1, TEN_YEARS)] = 2_592_000
     admin_token: Annotated[str | None, f.bearer_token()] = _Secret
     service_token: Annotated[str | None, f.bearer_token()] = _Secret
+    token_format: Annotated[str, f.one_of("opaque", "jwt")] = "opaque"
+    """``TOKEN_FORMAT``: the service's own tokens, or signed access tokens and refresh tokens."""
+    access_token_ttl_seconds: Annotated[int, f.whole(60, 3600)] = 900
+    token_issuer: str = "weapp-login"
+    token_audience: str = "weapp-login"
+    jwt_signing_key_file: str | None = None
+    """A PEM Ed25519 private key; unset in development: one made under ``./var/`` and kept."""
+    jwt_verify_key_files: str | None = None
+    """Comma-separated PEM Ed25519 public keys, published and accepted too (key rotation)."""
     login_rate_per_minute: Annotated[int, f.whole(0)] = 60
     trusted_proxy_count: Annotated[int, f.whole(0, 32)] = 0
     log_level: Annotated[str, f.one_of(*LOG_LEVELS, upper=True)] = "INFO"

@@ -149,7 +149,7 @@ def bearer_token() -> Any:
     """A token clients send as ``Authorization: Bearer``: exactly what the HTTP edge accepts."""
 
     def parse(raw: str) -> str:
-        if len(raw) < 32 or not BEARER_TOKEN.fullmatch(raw):
+        if not 32 <= len(raw) <= 512 or not BEARER_TOKEN.fullmatch(raw):
             raise ValueError(f"must be 32 to 512 characters of {BEARER_TOKEN_CHARACTERS}")
         return raw
 

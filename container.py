@@ -9,6 +9,7 @@ from __future__ import annotations
 from dependency_injector import containers, providers
 from prometheus_client import CollectorRegistry
 
+from adapters.access_tokens import JoserfcAccessTokenSigner
 from adapters.crypto import CryptographyCipher
 from adapters.instrumented import (
     SESSIONS,
@@ -23,10 +24,12 @@ from adapters.memory import (
     InMemorySessionStore,
 )
 from adapters.memory.platform import InMemoryAccessTokenCache
+from adapters.memory.refresh_tokens import InMemoryRefreshTokenStore
 from adapters.redis.access_token import RedisAccessTokenCache
 from adapters.redis.client import open_redis
 from adapters.redis.code_exchange import RedisCodeExchangeRegistry
 from adapters.redis.rate_limit import RedisRateLimiter
+from adapters.redis.refresh_tokens import RedisRefreshTokenStore
 from adapters.redis.sessions import RedisSessionStore
 from adapters.sqlalchemy.engine import open_engine
 from adapters.sqlalchemy.migrate import upgrade_to_head
@@ -38,7 +41,7 @@ from adapters.wechat.http import WeChatCallLimit, open_client_session
 from adapters.wechat.platform import AiohttpWeChatPlatform
 from domain.access_token import AccessTokenProvider, TokenTimings
 from domain.code_exchange import CodeExchange, ExchangeTimings
-from domain.credentials import OpaqueCredentials
+from domain.credentials import JwtCredentials, OpaqueCredentials
 from domain.use_cases.authenticate import AuthenticateUseCase
 from domain.use_cases.check_session_key import CheckSessionKeyUseCase
 from domain.use_cases.decrypt import DecryptUseCase
@@ -47,6 +50,7 @@ from domain.use_cases.logout import LogoutUseCase
 from domain.use_cases.phone import GetPhoneNumberUseCase
 from domain.use_cases.policy import SessionPolicy
 from domain.use_cases.readiness import ReadinessUseCase
+from domain.use_cases.refresh import RefreshUseCase
 from domain.use_cases.send_message import SendMessageUseCase
 
 
@@ -118,6 +122,30 @@ class Container(containers.DeclarativeContainer):
             registry=redis_code_registry,
         ),
     )
+    refresh_tokens = providers.Selector(
+        config.sessions_backend,
+        memory=providers.Singleton(
+            InMemoryRefreshTokenStore, clock=clock, session_secret=config.session_secret
+        ),
+        redis=providers.Singleton(
+            RedisRefreshTokenStore,
+            client=redis_client,
+            session_secret=config.session_secret,
+            key_prefix=config.redis_key_prefix,
+        ),
+    )
+    access_token_signer = providers.Selector(
+        config.token_format,
+        opaque=providers.Object(None),
+        jwt=providers.Singleton(
+            JoserfcAccessTokenSigner,
+            signing_key=config.jwt.signing_key,
+            verify_keys=config.jwt.verify_keys,
+            issuer=config.token_issuer,
+            audience=config.token_audience,
+            clock=clock,
+        ),
+    )
     rate_limiter = providers.Selector(
         config.sessions_backend,
         memory=providers.Singleton(InMemoryRateLimiter, clock=clock),
@@ -182,7 +210,18 @@ class Container(containers.DeclarativeContainer):
             TokenTimings, wait=config.token.wait_seconds, lock_ttl=config.token.lock_seconds
         ),
     )
-    credentials = providers.Singleton(OpaqueCredentials, sessions=timed_sessions)
+    jwt_credentials = providers.Singleton(
+        JwtCredentials,
+        sessions=timed_sessions,
+        signer=access_token_signer,
+        refresh_tokens=refresh_tokens,
+        access_ttl=config.access_token_ttl_seconds,
+    )
+    credentials = providers.Selector(
+        config.token_format,
+        opaque=providers.Singleton(OpaqueCredentials, sessions=timed_sessions),
+        jwt=jwt_credentials,
+    )
     login_use_case = providers.Factory(
         LoginUseCase,
         exchange=code_exchange,
@@ -203,6 +242,18 @@ class Container(containers.DeclarativeContainer):
     )
     logout_use_case = providers.Factory(
         LogoutUseCase, sessions=timed_sessions, credentials=credentials
+    )
+    refresh_use_case = providers.Selector(
+        config.token_format,
+        opaque=providers.Object(None),
+        jwt=providers.Factory(
+            RefreshUseCase,
+            sessions=timed_sessions,
+            refresh_tokens=refresh_tokens,
+            credentials=jwt_credentials,
+            clock=clock,
+            policy=policy,
+        ),
     )
     readiness_use_case = providers.Factory(
         ReadinessUseCase, sessions=timed_sessions, users=timed_users

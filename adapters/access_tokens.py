@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from joserfc import jws
 from joserfc.errors import JoseError, SecurityWarning
-from joserfc.jwk import KeySet, OKPKey
+from joserfc.jwk import OKPKey
 
 from domain.ports import AccessTokenClaims, AccessTokenSigner, Clock
 
@@ -100,7 +100,7 @@ class JoserfcAccessTokenSigner(AccessTokenSigner):
             with _eddsa_by_name():
                 compact = jws.extract_compact(token.encode("ascii"), None, self._registry)
                 header = compact.headers()
-                key = self._keys.get(header.get("kid"))
+                key = self._keys.get(str(header.get("kid")))
                 if header.get("alg") != ALGORITHM or key is None:
                     return None
                 if not jws.validate_compact(compact, key, registry=self._registry):
@@ -127,7 +127,10 @@ class JoserfcAccessTokenSigner(AccessTokenSigner):
             or not sub.isascii()
             or not sub.isdigit()
             or not all(isinstance(claims.get(name), str) for name in _STRINGS)
-            or not all(type(value) is int for value in (iat, exp))
+            or not isinstance(iat, int)
+            or not isinstance(exp, int)
+            or isinstance(iat, bool)
+            or isinstance(exp, bool)
             or exp <= self._clock.now()
         ):
             return None
@@ -148,5 +151,5 @@ def _json(payload: dict[str, Any]) -> bytes:
 def _object(payload: bytes) -> dict[str, Any]:
     value = orjson.loads(payload)
     if not isinstance(value, dict):
-        raise ValueError("the payload is not a JSON object")
+        raise TypeError("the payload is not a JSON object")
     return value

@@ -57,6 +57,8 @@ SECURITY_SCHEMES = {
                             "(the bare `Authorization: <token>` is accepted too)."},
     "admin": {"type": "http", "scheme": "bearer",
               "description": "The back office's ADMIN_TOKEN."},
+    "service": {"type": "http", "scheme": "bearer",
+                "description": "SERVICE_TOKEN, held by the team's other services."},
 }
 
 @dataclass(frozen=True)

@@ -51,6 +51,42 @@ ROUTES = (
         errors=[*USER, domain.StoreUnavailable],
     ),
     Route(
+        "POST", "/api/v1/introspect", handlers.introspect, tag="tokens", security="service",
+        summary="Introspection (RFC 7662): is this user token valid; slides it",
+        description="Needs SERVICE_TOKEN (404 when it is unset). The token as JSON "
+        "`{\"token\": …}` or as the form field `token` "
+        "(`application/x-www-form-urlencoded`).",
+        body=body.IntrospectRequest,
+        replies=[Reply(200, "`active` and, for a valid token, its claims.", body.Introspection)],
+        errors=[*MALFORMED, *USER, NotFound, domain.StoreUnavailable],
+    ),
+    Route(
+        "POST", "/api/v1/token/refresh", handlers.refresh, tag="tokens",
+        summary="JWT mode: new tokens for a refresh token",
+        description="404 in the opaque token format. A refresh token still refreshes within "
+        "10 s of its first use; used later, its session ends.",
+        body=body.RefreshRequest,
+        replies=[Reply(200, "New tokens of the same session.", body.LoginResponse,
+                       headers={"Authorization": "BearerAuthorization"})],
+        errors=[*MALFORMED, domain.InvalidRefreshToken, domain.RefreshTokenReused, NotFound,
+                domain.StoreUnavailable],
+    ),
+    Route(
+        "GET", "/.well-known/jwks.json", handlers.jwks, tag="tokens",
+        summary="JWT mode: the keys that verify access tokens",
+        description="The signing key and every verify key; 404 in the opaque token format.",
+        replies=[Reply(200, "The JSON Web Key Set.", body.Jwks)],
+        errors=[NotFound],
+    ),
+    Route(
+        "GET", "/.well-known/openid-configuration", handlers.openid_configuration,
+        tag="tokens", summary="JWT mode: the discovery document",
+        description="Issuer, JWKS, refresh and introspection endpoints (absolute URLs from the "
+        "Host the client used); 404 in the opaque token format.",
+        replies=[Reply(200, "The discovery document.", body.Discovery)],
+        errors=[domain.InvalidRequest, NotFound],
+    ),
+    Route(
         "POST", "/api/v1/logout", handlers.logout, tag="session", security="user",
         summary="End this token, or every token of the user",
         body=body.LogoutRequest, body_required=False,

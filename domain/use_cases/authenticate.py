@@ -28,6 +28,19 @@ class Authenticated:
     expires_in: int
 
 
+async def slide(
+    sessions: SessionStore, policy: SessionPolicy, session_id: str, session: LoginSession,
+    now: float,
+) -> LoginSession:
+    """The live ``session`` after a use at ``now``: slid in the store when the policy says so."""
+    new_expiry = policy.slid_expiry(now=now, expires_at=session.expires_at,
+                                    login_at=session.login_at)
+    if new_expiry is None:
+        return session
+    await sessions.extend_by_id(session_id, new_expiry)
+    return replace(session, expires_at=new_expiry)
+
+
 class AuthenticateUseCase:
     """Rules:
     - a malformed, forged or expired token, or one whose session is unknown, expired or logged
@@ -57,14 +70,7 @@ class AuthenticateUseCase:
         now = self._clock.now()
         if session is None or session.expires_at <= now:
             raise Unauthorized()
-        new_expiry = self._policy.slid_expiry(
-            now=now,
-            expires_at=session.expires_at,
-            login_at=session.login_at,
-        )
-        if new_expiry is not None:
-            await self._sessions.extend_by_id(claims.session_id, new_expiry)
-            session = replace(session, expires_at=new_expiry)
+        session = await slide(self._sessions, self._policy, claims.session_id, session, now)
         expires_at = session.expires_at if claims.expires_at is None else claims.expires_at
         return Authenticated(
             session=session,

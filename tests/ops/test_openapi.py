@@ -70,7 +70,8 @@ async def test_the_spec_describes_every_route_its_bodies_errors_and_security(
     assert {path for path, _ in described} == {
         "/api/v1/login", "/api/v1/me", "/api/v1/auth", "/api/v1/logout", "/api/v1/me/phone",
         "/api/v1/me/decrypt", "/api/v1/me/session-key", "/api/v1/admin/messages",
-        "/healthz", "/readyz", "/metrics",
+        "/healthz", "/readyz", "/metrics", "/api/v1/introspect", "/api/v1/token/refresh",
+        "/.well-known/jwks.json", "/.well-known/openid-configuration",
     }
     error = {"$ref": "#/components/schemas/Error"}
     for path, operations in spec["paths"].items():
@@ -205,7 +206,7 @@ class UndyingSessions(InMemorySessionStore):
 async def test_schemathesis_finds_no_server_error_and_no_response_outside_the_spec(
     clock: FakeClock, tmp_path: Path
 ) -> None:
-    container = make_container({**ENV, "ADMIN_TOKEN": FUZZ_TOKEN})
+    container = make_container({**ENV, "ADMIN_TOKEN": FUZZ_TOKEN, "SERVICE_TOKEN": FUZZ_TOKEN})
     wechat = InMemoryWeChatGateway()
     wechat.add_code("alice-code-1", "openid-alice")
     container.wechat_gateway.override(providers.Object(wechat))

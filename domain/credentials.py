@@ -95,21 +95,22 @@ class JwtCredentials(Credentials):
 
     async def issue(self, session_id: str, session: LoginSession, now: float) -> Issued:
         """A new access token and a new refresh token of the live ``session``."""
-        expires_at = min(now + self._access_ttl, session.max_expires_at)
+        issued_at = int(now)  # JWT times are whole seconds
+        expires_at = max(issued_at, min(issued_at + self._access_ttl, int(session.max_expires_at)))
         token = self._signer.sign(
             AccessTokenClaims(
                 user_id=session.user_id,
                 session_id=session_id,
                 app=session.app,
                 platform=session.platform,
-                issued_at=now,
+                issued_at=issued_at,
                 expires_at=expires_at,
             )
         )
         refresh = await self._refresh_tokens.issue(session_id, expires_at=session.max_expires_at)
         return Issued(
             token=token,
-            expires_in=max(0, int(expires_at - now)),
+            expires_in=expires_at - issued_at,
             refresh_token=refresh,
             refresh_expires_in=session.expires_in(now),
         )

@@ -3,8 +3,9 @@
 The header names the signing key by ``kid``, its RFC 7638 thumbprint; a token verifies only
 with a published key of that ``kid`` and only as ``EdDSA`` (``none``, ``HS256`` and every other
 algorithm are refused before any key is used, so an HMAC "signed" with the public key never
-verifies). Claims are then checked here: ``iss`` and ``aud`` exactly this service's, ``exp`` in
-the future by the clock port, and each claim the domain reads present and of its type.
+verifies). Claims are then checked here, on every use: ``iss`` and ``aud`` exactly this
+service's, ``exp`` in the future by the clock port, and each claim the domain reads present and
+of its type. The signatures already verified are remembered (``VERIFIED_CACHE_SIZE``).
 
 joserfc warns (``SecurityWarning``) that RFC 9864 deprecates the name ``EdDSA`` in favour of
 ``Ed25519``; the contract, and the libraries the team's other services use, speak ``EdDSA``, so
@@ -26,6 +27,11 @@ from joserfc.jwk import OKPKey
 from domain.ports import AccessTokenClaims, AccessTokenSigner, Clock
 
 ALGORITHM = "EdDSA"
+VERIFIED_CACHE_SIZE = 10_000
+"""Tokens whose signature was verified, kept (oldest out first) with their payload so that a
+token used again costs a dict lookup instead of an Ed25519 verification (about 100 µs). Only a
+verified token's exact text gets in; its claims are still checked (``exp`` by the clock) on
+every use. docs/PERFORMANCE.md has the figures."""
 _STRINGS = ("sid", "app", "platform")
 
 
@@ -77,6 +83,7 @@ class JoserfcAccessTokenSigner(AccessTokenSigner):
         self._audience = audience
         self._clock = clock
         self._registry = jws.JWSRegistry(algorithms=[ALGORITHM])
+        self._verified: dict[str, dict[str, Any]] = {}
 
     def sign(self, claims: AccessTokenClaims) -> str:
         payload = {
@@ -96,6 +103,18 @@ class JoserfcAccessTokenSigner(AccessTokenSigner):
             )
 
     def verify(self, token: str) -> AccessTokenClaims | None:
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._signed_claims(token)
+            if claims is None:
+                return None
+            if len(self._verified) >= VERIFIED_CACHE_SIZE:
+                self._verified.pop(next(iter(self._verified)))  # the oldest entry
+            self._verified[token] = claims
+        return self._checked(claims)
+
+    def _signed_claims(self, token: str) -> dict[str, Any] | None:
+        """The payload of a token whose signature a published key verifies, else ``None``."""
         try:
             with _eddsa_by_name():
                 compact = jws.extract_compact(token.encode("ascii"), None, self._registry)
@@ -105,10 +124,9 @@ class JoserfcAccessTokenSigner(AccessTokenSigner):
                     return None
                 if not jws.validate_compact(compact, key, registry=self._registry):
                     return None
-            claims = _object(compact.payload)
+            return _object(compact.payload)
         except (JoseError, ValueError, TypeError, UnicodeError):
             return None
-        return self._checked(claims)
 
     def jwks(self) -> dict[str, object]:
         keys = []

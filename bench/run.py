@@ -244,8 +244,9 @@ def _drop_code_claims(client: redis.Redis) -> None:
 
 def _family(key: bytes) -> str:
     """The key's family: the prefix up to its colon and the kind letter after it (``wl:u…``:
-    users' sessions, ``wl:c…``: codes, ``wl:r…``: rate limits, ``wl:t…``/``wl:l…``: the access
-    token and its lock), whatever ``REDIS_KEY_PREFIX`` is (up to 8 characters before ``:``)."""
+    users' sessions, ``wl:c…``: codes, ``wl:r…``: rate limits, ``wl:f…``: refresh tokens,
+    ``wl:t…``/``wl:l…``: the access token and its lock), whatever ``REDIS_KEY_PREFIX`` is (up to
+    8 characters before ``:``)."""
     head, colon, rest = key.partition(b":")
     kind = rest[:1] if rest[:1].isalpha() else b""
     family = head + colon + kind if colon and len(head) <= 8 else key[:4]

@@ -1,6 +1,6 @@
 """Refresh tokens in Redis, shared by every worker and instance.
 
-One string key per token: ``P r:<URL-safe base64 of HMAC-SHA256(S, token)>`` (``P`` the key
+One string key per token: ``P f:<URL-safe base64 of HMAC-SHA256(S, token)>`` (``P`` the key
 prefix, ``S`` ``SESSION_SECRET``; the token itself, 256 random bits, is never stored), valued
 ``"<session id>"`` until its first use and ``"<session id> <first use, Unix ms>"`` after, and
 expiring with its session's ``max_expires_at`` (Redis's own expiry judges it).
@@ -40,7 +40,7 @@ class RedisRefreshTokenStore(RefreshTokenStore):
                  ) -> None:
         self._client = client
         self._secret = session_secret.encode()
-        self._prefix = key_prefix.encode() + b"r:"
+        self._prefix = key_prefix.encode() + b"f:"
         self._use = Script(client, _USE)
 
     async def issue(self, session_id: str, *, expires_at: float) -> str:

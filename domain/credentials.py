@@ -66,7 +66,8 @@ class JwtCredentials(Credentials):
       never past the session's ``max_expires_at``;
     - the store's own session token never leaves the server (nor is it kept: the session is
       found by its id);
-    - each issue also makes a new refresh token of the session, valid while the session lives.
+    - each issue also makes a new refresh token of the session; it refreshes only while the
+      session lives, and at least for ``refresh_expires_in`` (the session's life left unused).
     """
 
     def __init__(
@@ -107,7 +108,11 @@ class JwtCredentials(Credentials):
                 expires_at=expires_at,
             )
         )
-        refresh = await self._refresh_tokens.issue(session_id, expires_at=session.max_expires_at)
+        # Kept while it may still be used (its promised life, plus one access token's: uses of
+        # that token may slide the session meanwhile), not to the session's maximum age: every
+        # refresh leaves its used token behind, remembered for the reuse check.
+        kept_until = min(session.expires_at + self._access_ttl, session.max_expires_at)
+        refresh = await self._refresh_tokens.issue(session_id, expires_at=kept_until)
         return Issued(
             token=token,
             expires_in=expires_at - issued_at,

@@ -27,7 +27,7 @@ from domain.use_cases.refresh import RefreshRequest, RefreshUseCase
 from domain.use_cases.send_message import SendMessageRequest, SendMessageUseCase
 from entrypoints import schemas
 from entrypoints.errors import error_response
-from entrypoints.http import client_address_of, token_of
+from entrypoints.http import client_address_of, scheme_of, token_of
 from entrypoints.version import VERSION
 
 
@@ -156,7 +156,7 @@ async def openid_configuration(request: Request) -> HTTPResponse:
     host = request.host
     if not _HOST.fullmatch(host):
         raise InvalidRequest("The Host header is not a host name.")
-    base = f"{request.scheme}://{host}"
+    base = f"{scheme_of(request, request.app.ctx.trusted_proxy_count)}://{host}"
     body: schemas.Discovery = {
         "issuer": request.app.ctx.token_issuer,
         "jwks_uri": f"{base}/.well-known/jwks.json",

@@ -135,6 +135,28 @@ async def test_the_discovery_document_names_the_issuer_and_absolute_endpoints(
     }
 
 
+@pytest.mark.parametrize(
+    ("proxies", "forwarded", "scheme"),
+    [(0, "https", "http"), (1, "https", "https"), (1, "gopher", "http"),
+     (1, "http, https", "https")],
+)
+async def test_behind_a_trusted_proxy_the_discovery_document_uses_its_scheme(
+    tmp_path: Path, signing_key: ed25519.Ed25519PrivateKey, clock: FakeClock, proxies: int,
+    forwarded: str, scheme: str,
+) -> None:
+    env = {**SERVICE_ENV, "TOKEN_FORMAT": "jwt",
+           "JWT_SIGNING_KEY_FILE": str(tmp_path / "signing.pem"),
+           "TRUSTED_PROXY_COUNT": str(proxies)}
+    container = make_container(env)
+    container.clock.override(providers.Object(clock))
+    async with serve(container) as url, aiohttp.ClientSession() as http, http.get(
+        f"{url}/.well-known/openid-configuration",
+        headers={"Host": "login.example.com", "X-Forwarded-Proto": forwarded},
+    ) as response:
+        body = await response.json()
+    assert body["jwks_uri"] == f"{scheme}://login.example.com/.well-known/jwks.json"
+
+
 async def test_a_refresh_gives_a_new_pair_of_the_same_session(service: Service) -> None:
     login = await service.login("code-1")
     service.clock.advance(ACCESS_TTL + 1)

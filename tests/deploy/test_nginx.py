@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import signal
 from typing import Any
 
 import aiohttp
@@ -176,3 +177,16 @@ async def test_the_auth_sub_request_is_not_reachable_from_outside(proxied: Proxi
     status, _ = await get(f"{proxied.nginx}/_weapp_login_auth",
                           headers={"Authorization": f"Bearer {login['token']}"})
     assert status == 404
+
+
+async def test_with_the_service_down_the_protected_api_is_503_and_never_reached(
+    proxied: Proxied,
+) -> None:
+    login = await login_directly(proxied)
+    proxied.service.process.send_signal(signal.SIGTERM)
+    await proxied.service.process.wait()
+
+    status, body = await call_your_api(proxied, {"Authorization": f"Bearer {login['token']}"})
+
+    assert (status, body["error"]["code"]) == (503, "unavailable")
+    assert proxied.your_api == []

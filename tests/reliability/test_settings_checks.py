@@ -224,3 +224,17 @@ def test_jwt_keys_reach_the_container_and_opaque_mode_reads_none(tmp_path: Path)
 @pytest.mark.parametrize("value", ["has space", "x" * 201, "é"])
 def test_an_issuer_or_audience_a_token_cannot_carry_is_refused(value: str) -> None:
     assert refusal({"TOKEN_ISSUER": value}).startswith("TOKEN_ISSUER: ")
+
+
+def test_in_development_a_signing_key_is_made_once_and_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    first = Settings.from_env({"TOKEN_FORMAT": "jwt"}).as_config()["jwt"]["signing_key"]
+    again = Settings.from_env({"TOKEN_FORMAT": "jwt"}).as_config()["jwt"]["signing_key"]
+
+    made = tmp_path / "var" / "jwt-signing-key.pem"
+    assert first == again == made.read_text()
+    assert made.stat().st_mode & 0o777 == 0o600
+    assert isinstance(serialization.load_pem_private_key(made.read_bytes(), None),
+                      ed25519.Ed25519PrivateKey)

@@ -18,7 +18,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from dependency_injector import providers
 
-from adapters.memory import InMemoryUserRepository, InMemoryWeChatGateway
 from tests.fakes import FakeClock
 from tests.http.conftest import SERVICE_ENV, Service
 from tests.serving import make_container, serve
@@ -41,10 +40,26 @@ def signing_key(tmp_path: Path) -> ed25519.Ed25519PrivateKey:
 
 
 @pytest.fixture
-def service_env(tmp_path: Path, signing_key: ed25519.Ed25519PrivateKey) -> dict[str, str]:
-    return {**SERVICE_ENV, "TOKEN_FORMAT": "jwt",
-            "JWT_SIGNING_KEY_FILE": str(tmp_path / "signing.pem"),
-            "ACCESS_TOKEN_TTL_SECONDS": str(ACCESS_TTL), "SERVICE_TOKEN": SERVICE_TOKEN}
+def rotated() -> bool:
+    """Parametrised True: ``signing_key`` is the previous key, published as a verify key, and
+    a new key signs."""
+    return False
+
+
+@pytest.fixture
+def service_env(
+    tmp_path: Path, signing_key: ed25519.Ed25519PrivateKey, rotated: bool
+) -> dict[str, str]:
+    env = {**SERVICE_ENV, "TOKEN_FORMAT": "jwt",
+           "JWT_SIGNING_KEY_FILE": str(tmp_path / "signing.pem"),
+           "ACCESS_TOKEN_TTL_SECONDS": str(ACCESS_TTL), "SERVICE_TOKEN": SERVICE_TOKEN}
+    if rotated:
+        (tmp_path / "old.pub").write_bytes(signing_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+        write_key(tmp_path / "new.pem")
+        env["JWT_SIGNING_KEY_FILE"] = str(tmp_path / "new.pem")
+        env["JWT_VERIFY_KEY_FILES"] = f" {tmp_path / 'old.pub'} "
+    return env
 
 
 async def call(service: Service, method: str, path: str, token: str | None = None,
@@ -300,34 +315,17 @@ async def test_introspection_of_an_access_token_reports_its_own_times(service: S
                     "token_type": "access_token", "iss": "weapp-login"}
 
 
+@pytest.mark.parametrize("rotated", [True])
 async def test_a_verify_key_is_published_and_its_tokens_accepted(
-    tmp_path: Path, signing_key: ed25519.Ed25519PrivateKey
+    service: Service, signing_key: ed25519.Ed25519PrivateKey
 ) -> None:
     """Rotation: the previous key, now a verify key, is published and its tokens still work."""
+    keys = (await jwks(service))["keys"]
+    login = await service.login("code-1")
+    new_kid = pyjwt.get_unverified_header(login["token"])["kid"]
+    old_kid = next(key["kid"] for key in keys if key["kid"] != new_kid)
+    old_token = sign(signing_key, claims_of(login["token"]), old_kid)
 
-
-    (tmp_path / "old.pub").write_bytes(signing_key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-    write_key(tmp_path / "new.pem")
-    clock = FakeClock()
-    wechat = InMemoryWeChatGateway()
-    env = {**SERVICE_ENV, "TOKEN_FORMAT": "jwt", "JWT_SIGNING_KEY_FILE": str(tmp_path / "new.pem"),
-           "JWT_VERIFY_KEY_FILES": f" {tmp_path / 'old.pub'} "}
-    container = make_container(env)
-    container.wechat_gateway.override(providers.Object(wechat))
-    container.user_repository.override(providers.Object(InMemoryUserRepository()))
-    container.clock.override(providers.Object(clock))
-    async with serve(container) as url, aiohttp.ClientSession() as http:
-        async with http.get(f"{url}/.well-known/jwks.json") as response:
-            keys = (await response.json())["keys"]
-        assert len(keys) == 2
-        wechat.add_code("code-1", "openid-alice")
-        async with http.post(f"{url}/api/v1/login", json={"code": "code-1"}) as response:
-            login = await response.json()
-        new_kid = pyjwt.get_unverified_header(login["token"])["kid"]
-        old_kid = next(key["kid"] for key in keys if key["kid"] != new_kid)
-        old_token = sign(signing_key, claims_of(login["token"]), old_kid)
-        async with http.get(f"{url}/api/v1/me",
-                            headers={"Authorization": f"Bearer {old_token}"}) as response:
-            assert response.status == 200
-        assert keys[0]["kid"] == new_kid  # the signing key first
+    assert len(keys) == 2
+    assert keys[0]["kid"] == new_kid  # the signing key first
+    assert await me(service, old_token) == 200

@@ -10,22 +10,15 @@ from dependency_injector import containers, providers
 from prometheus_client import CollectorRegistry
 
 from adapters.access_tokens import JoserfcAccessTokenSigner
+from adapters.apps import app_directory, open_platforms
 from adapters.crypto import CryptographyCipher
-from adapters.instrumented import (
-    SESSIONS,
-    USERS,
-    WECHAT_GATEWAY,
-    WECHAT_PLATFORM,
-    PortMetrics,
-)
+from adapters.instrumented import SESSIONS, USERS, PortMetrics
 from adapters.memory import (
     InMemoryCodeExchangeRegistry,
     InMemoryRateLimiter,
     InMemorySessionStore,
 )
-from adapters.memory.platform import InMemoryAccessTokenCache
 from adapters.memory.refresh_tokens import InMemoryRefreshTokenStore
-from adapters.redis.access_token import RedisAccessTokenCache
 from adapters.redis.client import open_redis
 from adapters.redis.code_exchange import RedisCodeExchangeRegistry
 from adapters.redis.rate_limit import RedisRateLimiter
@@ -35,12 +28,9 @@ from adapters.sqlalchemy.engine import open_engine
 from adapters.sqlalchemy.migrate import upgrade_to_head
 from adapters.sqlalchemy.users import SqlAlchemyUserRepository
 from adapters.system import SystemClock
-from adapters.wechat.embedded import serve_embedded_simulator
-from adapters.wechat.gateway import AiohttpWeChatGateway
-from adapters.wechat.http import WeChatCallLimit, open_client_session
-from adapters.wechat.platform import AiohttpWeChatPlatform
-from domain.access_token import AccessTokenProvider, TokenTimings
-from domain.code_exchange import CodeExchange, ExchangeTimings
+from adapters.wechat.http import open_client_session
+from domain.access_token import TokenTimings
+from domain.code_exchange import ExchangeTimings
 from domain.credentials import JwtCredentials, OpaqueCredentials
 from domain.use_cases.authenticate import AuthenticateUseCase
 from domain.use_cases.check_session_key import CheckSessionKeyUseCase
@@ -58,10 +48,10 @@ class Container(containers.DeclarativeContainer):
     config = providers.Configuration(strict=True)
 
     # Resources: one of each per worker process.
-    wechat_http = providers.Resource(
+    platform_http = providers.Resource(
         open_client_session,
         timeout=config.wechat_timeout_seconds,
-        limit=config.wechat_max_in_flight,
+        limit=config.platform_connections,
     )
     redis_client = providers.Resource(
         open_redis,
@@ -74,30 +64,13 @@ class Container(containers.DeclarativeContainer):
     database = providers.Resource(
         open_engine, url=config.database_url, pool_size=config.database_pool_size
     )
-    wechat_base_url = providers.Selector(
-        config.wechat_backend,
-        simulator=providers.Resource(
-            serve_embedded_simulator, appid=config.wechat.appid, secret=config.wechat.secret
-        ),
-        wechat=config.wechat_api_base,
-    )
 
-    migrate = providers.Callable(upgrade_to_head, url=config.database_url)
+    migrate = providers.Callable(
+        upgrade_to_head, url=config.database_url, wechat_appid=config.wechat.appid
+    )
 
     # Adapters.
     clock = providers.Singleton(SystemClock)
-    wechat_calls = providers.Singleton(
-        WeChatCallLimit, max_in_flight=config.wechat_max_in_flight, backlog=config.wechat_backlog
-    )
-    wechat_gateway = providers.Singleton(
-        AiohttpWeChatGateway,
-        session=wechat_http,
-        base_url=wechat_base_url,
-        appid=config.wechat.appid,
-        secret=config.wechat.secret,
-        timeout=config.wechat_timeout_seconds,
-        limit=wechat_calls,
-    )
     # Each backend's session store records the login's code in its own registry (one write).
     memory_code_registry = providers.Singleton(InMemoryCodeExchangeRegistry, clock=clock)
     redis_code_registry = providers.Singleton(
@@ -120,6 +93,7 @@ class Container(containers.DeclarativeContainer):
             session_secret=config.session_secret,
             key_prefix=config.redis_key_prefix,
             registry=redis_code_registry,
+            legacy_app=config.legacy_app,
         ),
     )
     refresh_tokens = providers.Selector(
@@ -154,25 +128,6 @@ class Container(containers.DeclarativeContainer):
         ),
     )
     user_repository = providers.Singleton(SqlAlchemyUserRepository, engine=database)
-    wechat_platform = providers.Singleton(
-        AiohttpWeChatPlatform,
-        session=wechat_http,
-        base_url=wechat_base_url,
-        appid=config.wechat.appid,
-        secret=config.wechat.secret,
-        timeout=config.wechat_timeout_seconds,
-        limit=wechat_calls,
-    )
-    access_token_cache = providers.Selector(
-        config.sessions_backend,
-        memory=providers.Singleton(InMemoryAccessTokenCache, clock=clock),
-        redis=providers.Singleton(
-            RedisAccessTokenCache,
-            client=redis_client,
-            appid=config.wechat.appid,
-            key_prefix=config.redis_key_prefix,
-        ),
-    )
     cipher = providers.Singleton(CryptographyCipher)
 
     # Instrumentation: what the use cases see of the ports, timed and counted.
@@ -184,31 +139,38 @@ class Container(containers.DeclarativeContainer):
     timed_users = providers.Singleton(
         USERS.wrap, inner=user_repository, metrics=port_metrics
     )
-    timed_wechat_gateway = providers.Singleton(
-        WECHAT_GATEWAY.wrap, inner=wechat_gateway, metrics=port_metrics
-    )
-    timed_wechat_platform = providers.Singleton(
-        WECHAT_PLATFORM.wrap, inner=wechat_platform, metrics=port_metrics
+
+    # The apps (adapters/apps.py): each its platform's clients (its simulator where it asks for
+    # one), its calls-in-flight limit, its shared token, and its own code exchange.
+    platforms = providers.Resource(
+        open_platforms,
+        apps=config.apps,
+        session=platform_http,
+        timeout=config.wechat_timeout_seconds,
+        max_in_flight=config.wechat_max_in_flight,
+        backlog=config.wechat_backlog,
+        redis=providers.Selector(
+            config.sessions_backend, memory=providers.Object(None), redis=redis_client
+        ),
+        key_prefix=config.redis_key_prefix,
+        clock=clock,
+        token_timings=providers.Singleton(
+            TokenTimings, wait=config.token.wait_seconds, lock_ttl=config.token.lock_seconds
+        ),
+        metrics=port_metrics,
     )
 
     # Domain services and use cases.
     policy = providers.Singleton(
         SessionPolicy, ttl=config.session_ttl_seconds, max_age=config.session_max_age_seconds
     )
-    code_exchange = providers.Singleton(
-        CodeExchange,
-        gateway=timed_wechat_gateway,
+    apps = providers.Singleton(
+        app_directory,
+        apps=config.apps,
+        platforms=platforms,
         registry=code_registry,
         timings=providers.Singleton(ExchangeTimings, pending_ttl=config.code_pending_seconds),
-    )
-    access_tokens = providers.Singleton(
-        AccessTokenProvider,
-        platform=timed_wechat_platform,
-        cache=access_token_cache,
-        clock=clock,
-        timings=providers.Singleton(
-            TokenTimings, wait=config.token.wait_seconds, lock_ttl=config.token.lock_seconds
-        ),
+        metrics=port_metrics,
     )
     jwt_credentials = providers.Singleton(
         JwtCredentials,
@@ -224,7 +186,7 @@ class Container(containers.DeclarativeContainer):
     )
     login_use_case = providers.Factory(
         LoginUseCase,
-        exchange=code_exchange,
+        apps=apps,
         users=timed_users,
         sessions=timed_sessions,
         credentials=credentials,
@@ -258,25 +220,11 @@ class Container(containers.DeclarativeContainer):
     readiness_use_case = providers.Factory(
         ReadinessUseCase, sessions=timed_sessions, users=timed_users
     )
-    phone_use_case = providers.Factory(
-        GetPhoneNumberUseCase,
-        platform=timed_wechat_platform,
-        access_tokens=access_tokens,
-        phones=timed_users,
-    )
+    phone_use_case = providers.Factory(GetPhoneNumberUseCase, apps=apps, phones=timed_users)
     decrypt_use_case = providers.Factory(
-        DecryptUseCase, sessions=timed_sessions, cipher=cipher, appid=config.wechat.appid
+        DecryptUseCase, sessions=timed_sessions, cipher=cipher, apps=apps
     )
     check_session_key_use_case = providers.Factory(
-        CheckSessionKeyUseCase,
-        platform=timed_wechat_platform,
-        access_tokens=access_tokens,
-        users=timed_users,
-        sessions=timed_sessions,
+        CheckSessionKeyUseCase, apps=apps, users=timed_users, sessions=timed_sessions
     )
-    send_message_use_case = providers.Factory(
-        SendMessageUseCase,
-        platform=timed_wechat_platform,
-        access_tokens=access_tokens,
-        users=timed_users,
-    )
+    send_message_use_case = providers.Factory(SendMessageUseCase, apps=apps, users=timed_users)

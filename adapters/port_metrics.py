@@ -77,7 +77,8 @@ class PortMetrics:
 
 def wechat_outcome(failure: WeChatFailure) -> str:
     """The ``outcome`` label: the error code, but ``overloaded`` for the calls this process
-    refused before calling WeChat (its own limit), which answer ``wechat_busy`` like WeChat's -1."""
+    refused before calling the platform (its own limit), which answer ``platform_busy`` like
+    WeChat's -1."""
     return "overloaded" if isinstance(failure, WeChatOverloaded) else failure.code
 
 

@@ -31,8 +31,16 @@ from sanic import HTTPResponse, Request, Sanic
 _VALUE = struct.Struct(">qqq")  # user id, created_at ms, expires_at ms
 _TTL_SECONDS = 604_800
 _KEY_PREFIX = b"fl:s"
+_FLOOR_USERS = (
+    "CREATE TABLE IF NOT EXISTS floor_users (id BIGINT AUTO_INCREMENT PRIMARY KEY,"
+    " openid VARCHAR(64) NOT NULL UNIQUE, unionid VARCHAR(64), created_at DATETIME(6) NOT NULL,"
+    " updated_at DATETIME(6) NOT NULL, last_login_at DATETIME(6) NOT NULL)"
+    " ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_bin"
+)
+"""The floor's own table, the one-row-per-user shape the service had before apps (its
+``users`` now has identities beside it): the floor stays the same I/O from build to build."""
 _UPSERT = (
-    "INSERT INTO users (openid, unionid, created_at, updated_at, last_login_at)"
+    "INSERT INTO floor_users (openid, unionid, created_at, updated_at, last_login_at)"
     " VALUES (%s, NULL, %s, %s, %s)"
     " ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id), last_login_at = VALUES(last_login_at)"
 )
@@ -130,6 +138,8 @@ def login_app(redis_url: str, mysql_url: str, wechat_url: str, appid: str, secre
             minsize=1,
             maxsize=20,
         )
+        async with app.ctx.mysql.acquire() as conn, conn.cursor() as cursor:
+            await cursor.execute(_FLOOR_USERS)
 
     async def close_pools(app: Sanic) -> None:
         app.ctx.mysql.close()

@@ -45,7 +45,8 @@ class CodeExchange:
       carries a random owner id, so a claim repeated after a lost reply knows itself);
     - a failure is shared only with the requests already waiting for it (for ``failure_ttl``),
       then forgotten: the same code may be sent again (WeChat's -1 is not remembered);
-    - a waiter gives up with ``WeChatTimeout`` after ``pending_ttl``.
+    - a waiter gives up with ``WeChatTimeout`` after ``pending_ttl``;
+    - one ``CodeExchange`` per app: codes are keyed by the app (``scope``, its id).
 
     A success is recorded by the login that asked for it, with its session
     (``SessionStore.record_login``), or with ``remember`` when the login fails after WeChat
@@ -60,21 +61,28 @@ class CodeExchange:
         gateway: WeChatGateway,
         registry: CodeExchangeRegistry,
         timings: ExchangeTimings | None = None,
+        scope: str = "",
     ) -> None:
         self._gateway = gateway
         self._registry = registry
+        self._scope = scope
         self._timings = timings or ExchangeTimings()
         self._flights: SingleFlight[bytes, WeChatSession] = SingleFlight()
 
+    def key(self, code: str) -> bytes:
+        """The code's key in the registry: scoped by the app, so one code sent to two apps is
+        two exchanges (the second app's platform judges it), never the first app's login."""
+        return hash_code(code, scope=self._scope)
+
     async def exchange(self, code: str) -> WeChatSession:
-        key = hash_code(code)
+        key = self.key(code)
         return await self._flights.run(key, lambda: self._exchange_once(key, code))
 
     async def remember(self, code: str, session: WeChatSession) -> None:
         """Record ``code``'s result for its lifetime when the login could not (it failed after
         WeChat answered); a store that is down is logged, not raised."""
         try:
-            await self._registry.complete(hash_code(code), session, ttl=CODE_LIFETIME_SECONDS)
+            await self._registry.complete(self.key(code), session, ttl=CODE_LIFETIME_SECONDS)
         except StoreUnavailable:  # the claim expires, and the code with it
             logger.warning("a code's exchange could not be recorded",
                            extra={"event": "code_result_lost"})

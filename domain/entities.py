@@ -18,12 +18,34 @@ class WeChatSession:
 
 
 @dataclass(frozen=True, slots=True)
-class User:
-    """A mini-program user, known by the unique ``openid`` WeChat gives it."""
+class App:
+    """One mini-program this deployment serves: its id here, its platform, and the platform's id
+    of it (``appid``; WeCom: the corpid)."""
 
-    id: int
+    id: str
+    platform: str
+    appid: str
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """A user as one app of one platform knows it; unique by (platform, appid, openid).
+
+    ``openid`` is the platform's user id for that app (Alipay: open_id or user_id; WeCom: the
+    userid). Two identities of one platform with the same ``unionid`` are one user.
+    """
+
+    platform: str
+    appid: str
     openid: str = field(repr=False)
     unionid: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A mini-program user: one or more identities (``Identity``), one id."""
+
+    id: int
     created_at: float = 0.0
     """Unix time in seconds."""
 
@@ -41,9 +63,9 @@ class LoginSession:
     expires_at: float
     max_expires_at: float
     app: str = "default"
-    """The id of the app whose login made the session."""
+    """The id of the app the login came from (tokens issued before apps existed: the
+    deployment's WeChat app)."""
     platform: str = "wechat"
-    """The platform of that app."""
 
     def expires_in(self, now: float) -> int:
         """Whole seconds left, never negative."""

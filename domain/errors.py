@@ -22,6 +22,20 @@ class InvalidRequest(DomainError):
     message = "The request is malformed."
 
 
+class UnknownApp(InvalidRequest):
+    """The login names no configured app, or none while several are configured."""
+
+    code = "unknown_app"
+    message = "`app` names no app of this service."
+
+
+class UnsupportedByPlatform(InvalidRequest):
+    """The feature does not exist on the platform of the token's app."""
+
+    code = "unsupported_by_platform"
+    message = "This feature is not available on the platform of this app."
+
+
 class Unauthorized(DomainError):
     code = "unauthorized"
     message = "A valid login token is required."
@@ -72,27 +86,33 @@ class SchemaOutdated(StoreUnavailable):
 
 
 class WeChatFailure(DomainError):
-    """Base of the failures of a WeChat call."""
+    """Base of the failures of a call to a platform (WeChat or another).
+
+    ``platform`` names the app's platform once known (the use case sets it): the error body
+    carries it.
+    """
+
+    platform: str | None = None
 
 
 class InvalidCode(WeChatFailure):
     """WeChat rejected the login code: invalid, expired or already used (40029, 40163)."""
 
     code = "invalid_code"
-    message = "The login code is invalid, expired or already used; call wx.login() again."
+    message = "The login code is invalid, expired or already used; log in on the client again."
 
 
 class UserBlocked(WeChatFailure):
     """WeChat refuses a high-risk user (40226)."""
 
     code = "user_blocked"
-    message = "WeChat refused to log this user in."
+    message = "The platform refused to log this user in."
 
 
 class WeChatRateLimited(WeChatFailure, RateLimited):
     """WeChat's minute quota is hit (45011)."""
 
-    message = "WeChat's rate limit was reached; try again later."
+    message = "The platform's rate limit was reached; try again later."
 
     def __init__(self, message: str | None = None, *, retry_after: int = 60) -> None:
         RateLimited.__init__(self, message, retry_after=retry_after)
@@ -101,28 +121,28 @@ class WeChatRateLimited(WeChatFailure, RateLimited):
 class WeChatBusy(WeChatFailure, RetryLater):
     """WeChat answered -1 (system busy). Never retried upstream: a code is single-use."""
 
-    code = "wechat_busy"
-    message = "WeChat is busy; send the same code again shortly."
+    code = "platform_busy"
+    message = "The platform is busy; send the same code again shortly."
 
 
 class WeChatOverloaded(WeChatBusy):
     """Too many calls to WeChat are in flight and waiting in this process: refused at once,
     before WeChat is called. The client does as for -1 (send the same code again after
-    ``Retry-After``: it was not used), hence the same ``wechat_busy`` code."""
+    ``Retry-After``: it was not used), hence the same ``platform_busy`` code."""
 
-    message = "Too many requests are waiting for WeChat; send the same code again shortly."
+    message = "Too many requests are waiting for the platform; send the same code again shortly."
 
 
 class WeChatError(WeChatFailure):
     """WeChat answered something unusable: another errcode, a non-JSON body, HTTP 5xx..."""
 
-    code = "wechat_error"
-    message = "WeChat returned an unusable answer."
+    code = "platform_error"
+    message = "The platform returned an unusable answer."
 
 
 class WeChatTimeout(WeChatFailure):
-    code = "wechat_timeout"
-    message = "WeChat did not answer in time."
+    code = "platform_timeout"
+    message = "The platform did not answer in time."
 
 
 WECHAT_FAILURES: dict[str, type[WeChatFailure]] = {

@@ -20,7 +20,7 @@ class AccessTokenInvalid(WeChatError):
     """WeChat refused the ``access_token`` (40001, 40014, 42001).
 
     Internal: ``AccessTokenProvider.call_with_token`` drops the token, refreshes it and retries
-    once; should it escape anyway, it is a plain ``wechat_error``.
+    once; should it escape anyway, it is a plain ``platform_error``.
     """
 
     message = "WeChat refused the access token."

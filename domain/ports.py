@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from domain.entities import LoginSession, User, WeChatSession
+from domain.entities import Identity, LoginSession, User, WeChatSession
 
 
 class Clock(Protocol):
@@ -27,20 +27,25 @@ class WeChatGateway(Protocol):
 
 
 class UserRepository(Protocol):
-    """Users keyed by their unique openid."""
+    """Users and their identities, each identity unique by (platform, appid, openid)."""
 
-    async def get_or_create(
-        self, openid: str, *, unionid: str | None, now: float
-    ) -> tuple[User, bool]:
-        """Return the user of ``openid``, creating it atomically if new, and whether it was created.
+    async def get_or_create(self, identity: Identity, *, now: float) -> tuple[User, bool]:
+        """Return the user of ``identity``, creating it atomically if new, and whether it was
+        created.
 
-        Records ``now`` as the last login; fills in ``unionid`` when the user had none. Concurrent
-        calls for one new openid create exactly one user and only one of them reports ``True``.
+        A new identity whose ``unionid`` another identity of the same platform carries joins
+        that identity's user (not created). Records ``now`` as the last login; fills in the
+        identity's ``unionid`` when it had none. Concurrent calls for one new identity create
+        exactly one user and only one of them reports ``True``.
         """
         ...
 
     async def get(self, user_id: int) -> User | None:
         """The user with this id, or ``None``."""
+        ...
+
+    async def identities(self, user_id: int) -> list[Identity]:
+        """The user's identities (none for an unknown user)."""
         ...
 
     async def ping(self) -> None:
@@ -107,9 +112,9 @@ class SessionStore(Protocol):
         """As :meth:`logout`, for the session with this id."""
         ...
 
-    async def session_key(self, user_id: int) -> str | None:
-        """The newest ``session_key`` WeChat gave for this user, while any of its sessions
-        lives."""
+    async def session_key(self, user_id: int, app: str) -> str | None:
+        """The newest ``session_key`` the platform gave for this user's identity on ``app``
+        (the app's id), while any of the user's sessions lives."""
         ...
 
     async def ping(self) -> None:

@@ -105,10 +105,16 @@ def _serve(settings: Settings) -> int:
     from entrypoints.protocol import ServiceHttpProtocol
 
     configure_logging(settings.log_level, settings.secret_values())
-    if settings.uses_simulator:
+    simulated = [app.id for app in settings.apps if app.simulator]
+    if settings.apps_file is None and simulated:
         logger.warning(
             "WECHAT_APPID is not set: logging in against the built-in WeChat simulator",
             extra={"event": "wechat_simulator"},
+        )
+    elif simulated:
+        logger.warning(
+            "apps logging in against the built-in simulator (development only): %s",
+            ", ".join(simulated), extra={"event": "wechat_simulator"},
         )
     if settings.uses_development_session_secret:
         logger.warning(

@@ -57,9 +57,12 @@ SANIC_ERRORS: list[tuple[type[SanicException], int, str, str]] = [
 
 def error_response(
     status: int, code: str, message: str, *, headers: dict[str, str] | None = None,
-    extra: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None, platform: str | None = None,
 ) -> HTTPResponse:
-    body: dict[str, Any] = {"error": {"code": code, "message": message}}
+    error: dict[str, str] = {"code": code, "message": message}
+    if platform is not None:  # an error that came from a platform names it
+        error["platform"] = platform
+    body: dict[str, Any] = {"error": error}
     if extra:
         body.update(extra)
     return HTTPResponse(
@@ -90,7 +93,8 @@ def domain_error_response(error: domain.DomainError) -> HTTPResponse:
         headers["Retry-After"] = "1"
     if isinstance(error, domain.Unauthorized):
         headers["WWW-Authenticate"] = 'Bearer realm="weapp-login"'
-    return error_response(status, error.code, error.detail, headers=headers)
+    platform = error.platform if isinstance(error, domain.WeChatFailure) else None
+    return error_response(status, error.code, error.detail, headers=headers, platform=platform)
 
 
 class JsonErrorHandler(ErrorHandler):

@@ -15,6 +15,7 @@ from sanic.exceptions import NotFound
 
 from domain.bearer import BEARER_TOKEN
 from domain.credentials import Issued
+from domain.entities import LoginSession
 from domain.errors import DomainError, InvalidRequest, Unauthorized
 from domain.use_cases.authenticate import AuthenticateRequest, AuthenticateUseCase
 from domain.use_cases.check_session_key import CheckSessionKeyRequest, CheckSessionKeyUseCase
@@ -73,10 +74,10 @@ async def login(request: Request) -> HTTPResponse:
     trusted_proxies: int = request.app.ctx.trusted_proxy_count
     logins = request.app.ctx.metrics.logins
     try:
-        code = schemas.login_code(request.body)
-        result = await use_case.execute(
-            LoginRequest(code=code, client_address=client_address_of(request, trusted_proxies))
-        )
+        code, app = schemas.login_code(request.body)
+        result = await use_case.execute(LoginRequest(
+            code=code, client_address=client_address_of(request, trusted_proxies), app=app
+        ))
     except DomainError as error:
         logins.labels(error.code).inc()
         raise
@@ -177,6 +178,8 @@ async def me(request: Request) -> HTTPResponse:
             "id": session.user_id,
             "created_at": created_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
         },
+        "app": session.app,
+        "platform": session.platform,
         "expires_in": current.expires_in,
     }
     return _json(body)
@@ -224,17 +227,19 @@ async def readyz(request: Request) -> HTTPResponse:
     )
 
 
-async def _user_id(request: Request, authenticate: AuthenticateUseCase) -> int:
+async def _session(request: Request, authenticate: AuthenticateUseCase) -> LoginSession:
     current = await authenticate.execute(AuthenticateRequest(token=token_of(request)))
-    return current.session.user_id
+    return current.session
 
 
 async def phone(request: Request) -> HTTPResponse:
     use_cases = _use_cases(request)
-    user_id = await _user_id(request, use_cases.authenticate)
+    session = await _session(request, use_cases.authenticate)
     use_case = use_cases.phone
     code = schemas.read(schemas.PHONE, request.body)["code"]
-    number = await use_case.execute(GetPhoneNumberRequest(user_id=user_id, code=code))
+    number = await use_case.execute(
+        GetPhoneNumberRequest(user_id=session.user_id, app=session.app, code=code)
+    )
     body: schemas.PhoneResponse = {
         "phone": {
             "phone_number": number.e164,
@@ -247,12 +252,13 @@ async def phone(request: Request) -> HTTPResponse:
 
 async def decrypt(request: Request) -> HTTPResponse:
     use_cases = _use_cases(request)
-    user_id = await _user_id(request, use_cases.authenticate)
+    session = await _session(request, use_cases.authenticate)
     use_case = use_cases.decrypt
     body = schemas.read(schemas.DECRYPT, request.body)
     decrypted = await use_case.execute(
         DecryptRequest(
-            user_id=user_id,
+            user_id=session.user_id,
+            app=session.app,
             encrypted_data=body["encrypted_data"],
             iv=body["iv"],
             raw_data=body.get("raw_data"),
@@ -265,8 +271,10 @@ async def decrypt(request: Request) -> HTTPResponse:
 
 async def session_key(request: Request) -> HTTPResponse:
     use_cases = _use_cases(request)
-    user_id = await _user_id(request, use_cases.authenticate)
-    state = await use_cases.check_session_key.execute(CheckSessionKeyRequest(user_id=user_id))
+    session = await _session(request, use_cases.authenticate)
+    state = await use_cases.check_session_key.execute(
+        CheckSessionKeyRequest(user_id=session.user_id, app=session.app)
+    )
     body: schemas.SessionKeyResponse = {"valid": state.valid}
     return _json(body)
 
@@ -286,6 +294,7 @@ async def send_message(request: Request) -> HTTPResponse:
             page=body.get("page"),
             miniprogram_state=body.get("miniprogram_state"),
             lang=body.get("lang"),
+            app=body.get("app"),
         )
     )
     answer: schemas.MessageResponse = {"sent": True}

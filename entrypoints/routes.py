@@ -18,7 +18,7 @@ from entrypoints.openapi import Reply, Route
 
 WECHAT_CALL = (domain.RateLimited, domain.WeChatBusy, domain.StoreUnavailable,
                domain.WeChatError, domain.WeChatTimeout)
-"""What every call to WeChat can end in (the login's 429, 502, 503 and 504)."""
+"""What every call to a platform can end in (the login's 429, 502, 503 and 504)."""
 
 USER = (domain.Unauthorized,)
 FORWARD_AUTH_HEADERS = {"X-User-Id": "UserId", "X-Session-Id": "SessionId", "X-App": "App",
@@ -28,13 +28,14 @@ MALFORMED = (domain.InvalidRequest, PayloadTooLarge)
 ROUTES = (
     Route(
         "POST", "/api/v1/login", handlers.login, tag="login",
-        summary="Log in with the code from wx.login()",
-        description="Exchanges the code at WeChat once however often it is sent within its "
-        "5 minutes, and answers with a new token of the (maybe new) user.",
+        summary="Log in with the code from the platform's login API",
+        description="Exchanges the code at the app's platform once however often it is sent "
+        "within its 5 minutes, and answers with a new token of the (maybe new) user.",
         body=body.LoginRequest,
         replies=[Reply(200, "Logged in.", body.LoginResponse,
                        headers={"Authorization": "BearerAuthorization"})],
-        errors=[*MALFORMED, domain.InvalidCode, domain.UserBlocked, *WECHAT_CALL],
+        errors=[*MALFORMED, domain.UnknownApp, domain.InvalidCode, domain.UserBlocked,
+                *WECHAT_CALL],
     ),
     Route(
         "GET", "/api/v1/me", handlers.me, tag="session", security="user",
@@ -99,7 +100,8 @@ ROUTES = (
         description="Asks WeChat's getuserphonenumber and stores the number on the user.",
         body=body.PhoneRequest,
         replies=[Reply(200, "The number.", body.PhoneResponse)],
-        errors=[*MALFORMED, *USER, platform.InvalidPhoneCode, *WECHAT_CALL],
+        errors=[*MALFORMED, *USER, domain.UnsupportedByPlatform, platform.InvalidPhoneCode,
+                *WECHAT_CALL],
     ),
     Route(
         "POST", "/api/v1/me/decrypt", handlers.decrypt, tag="platform", security="user",
@@ -108,14 +110,15 @@ ROUTES = (
         "appid and, when given, the signature.",
         body=body.DecryptRequest,
         replies=[Reply(200, "The decrypted object.", body.DecryptResponse)],
-        errors=[*MALFORMED, *USER, platform.DecryptFailed, platform.SignatureMismatch,
+        errors=[*MALFORMED, *USER, domain.UnsupportedByPlatform, platform.DecryptFailed,
+                platform.SignatureMismatch,
                 platform.WatermarkMismatch, domain.StoreUnavailable],
     ),
     Route(
         "GET", "/api/v1/me/session-key", handlers.session_key, tag="platform", security="user",
         summary="Whether WeChat still holds the user's session_key valid",
         replies=[Reply(200, "Valid or not.", body.SessionKeyResponse)],
-        errors=[*USER, *WECHAT_CALL],
+        errors=[*USER, domain.UnsupportedByPlatform, *WECHAT_CALL],
     ),
     Route(
         "POST", "/api/v1/admin/messages", handlers.send_message, tag="back-office",
@@ -123,7 +126,8 @@ ROUTES = (
         description="Needs ADMIN_TOKEN; answers 404 when it is not configured.",
         body=body.MessageRequest,
         replies=[Reply(200, "Sent.", body.MessageResponse)],
-        errors=[*MALFORMED, *USER, NotFound, platform.UnknownUser, platform.NotSubscribed,
+        errors=[*MALFORMED, *USER, NotFound, domain.UnknownApp, domain.UnsupportedByPlatform,
+                platform.UnknownUser, platform.NotSubscribed,
                 platform.InvalidTemplate, *WECHAT_CALL],
     ),
     Route(

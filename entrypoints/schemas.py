@@ -49,6 +49,8 @@ class LoginRequest(TypedDict, total=False):
     code: Annotated[Code, Field(description="The code from `wx.login()`.")]
     js_code: Annotated[Code, Field(
         description="Accepted instead of `code`; when both are sent, `code` is used.")]
+    app: Annotated[str, Field(
+        description="The app's id (APPS_FILE); may be left out when one app is configured.")]
 
 
 @with_config(STRICT)
@@ -82,6 +84,8 @@ class TemplateValue(TypedDict):
 @with_config(STRICT)
 class MessageRequest(TypedDict):
     user_id: Annotated[int, Field(ge=1, le=MAX_USER_ID)]
+    app: NotRequired[Annotated[str, Field(
+        description="The WeChat app to send from; optional when the user has one.")]]
     template_id: Annotated[str, Field(min_length=1, max_length=128)]
     data: Annotated[dict[str, TemplateValue], Field(
         min_length=1, json_schema_extra={"example": {"thing1": {"value": "Shipped"}}})]
@@ -162,6 +166,8 @@ class MeUser(TypedDict):
 
 class MeResponse(TypedDict):
     user: MeUser
+    app: Annotated[str, Field(description="The id of the app the token's login came from.")]
+    platform: Annotated[str, Field(description="That app's platform.")]
     expires_in: Annotated[int, Field(ge=0, description="Seconds left, after any slide.")]
 
 
@@ -205,6 +211,9 @@ class Readiness(TypedDict):
 class ErrorDetail(TypedDict):
     code: Annotated[str, Field(pattern="^[a-z][a-z0-9_]*$", description="Stable, snake_case.")]
     message: Annotated[str, Field(description="For a developer, not for the user.")]
+    platform: NotRequired[Annotated[
+        Literal["wechat", "qq", "douyin", "alipay", "wecom"],
+        Field(description="On errors that came from a platform: which.")]]
 
 
 class Error(TypedDict):
@@ -220,7 +229,7 @@ class NotReady(Error):
 def _code_wins(body: object) -> object:
     """When both ``code`` and ``js_code`` are sent, ``code`` is used and ``js_code`` ignored."""
     if isinstance(body, dict) and "code" in body:
-        return {"code": body["code"]}
+        return {key: value for key, value in body.items() if key != "js_code"}
     return body
 
 
@@ -247,13 +256,13 @@ def read(adapter: TypeAdapter[Body], body: bytes, *, allow_empty: bool = False) 
         raise InvalidRequest(_explain(invalid)) from None
 
 
-def login_code(body: bytes) -> str:
-    """The login's code: ``code``, else ``js_code``."""
+def login_code(body: bytes) -> tuple[str, str | None]:
+    """The login's code (``code``, else ``js_code``) and its app's id, if named."""
     request = read(LOGIN, body)
     code = request.get("code", request.get("js_code"))
     if code is None:
         raise InvalidRequest("`code` is required.")
-    return code
+    return code, request.get("app")
 
 
 def introspected_token(body: bytes, content_type: str) -> str:

@@ -9,7 +9,6 @@ the service never starts half-configured.
 from __future__ import annotations
 
 import contextlib
-import secrets
 from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Annotated, Any
@@ -187,6 +186,8 @@ class Settings(BaseSettings):
         the passwords inside the store URLs: what the log filter masks wherever it appears."""
         values = [getattr(self, name) for name, field in type(self).model_fields.items()
                   if field.repr is False]
+        values += [key for app in self.apps
+                   for key in (app.secret, app.private_key, app.alipay_public_key)]
         for url in (self.redis_url, self.database_url):
             with contextlib.suppress(ValueError):
                 values.append(urlsplit(url or "").password)
@@ -200,9 +201,12 @@ class Settings(BaseSettings):
         values["session_secret"] = self.session_secret or DEVELOPMENT_SESSION_SECRET
         values["apps"] = [app.as_config() for app in self.apps]
         wechat = first_wechat_app(self.apps) or shorthand_app(None, None, self.wechat_api_base)
-        values["wechat_backend"] = "simulator" if self.uses_simulator else "wechat"
-        values["wechat"] = {"appid": wechat.appid, "secret": wechat.secret or secrets.token_hex(16)}
-        values["wechat_api_base"] = wechat.api_base
+        # The deployment's WeChat app: the users of before apps become its identities (0003),
+        # and the tokens and session keys written before apps are its logins.
+        values["wechat"] = {"appid": wechat.appid}
+        values["legacy_app"] = wechat.id
+        # Each app has its own limit on calls in flight; the keep-alive pool holds them all.
+        values["platform_connections"] = self.wechat_max_in_flight * len(self.apps)
         values["response_timeout_seconds"] = RESPONSE_TIMEOUT_SECONDS
         signing, verifying = self.jwt_keys or ("", ())
         values["jwt"] = {"signing_key": signing, "verify_keys": list(verifying)}

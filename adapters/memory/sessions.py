@@ -16,7 +16,8 @@ from domain.ports import Clock, CodeExchangeRegistry, NewLogin, SessionStore
 
 @dataclass
 class _User:
-    session_key: str = field(repr=False)
+    session_keys: dict[str, str] = field(repr=False)
+    """The newest ``session_key`` of each of the user's apps (by app id)."""
     sessions: set[str] = field(default_factory=set)
     """The ids of the user's sessions (for logging out everywhere)."""
 
@@ -46,7 +47,8 @@ class InMemorySessionStore(SessionStore):
         sessions = {s for s in user.sessions if self._sessions.get(s)} if user else set()
         sessions.add(session_id)
         expires_at = max([session.expires_at, *self._expiry_of(session.user_id)])
-        self._users.set(session.user_id, _User(login.session_key, sessions), expires_at)
+        keys = {**(user.session_keys if user else {}), session.app: login.session_key}
+        self._users.set(session.user_id, _User(keys, sessions), expires_at)
         return token
 
     def session_id(self, token: str) -> str:
@@ -85,9 +87,9 @@ class InMemorySessionStore(SessionStore):
             user.sessions.clear()
         return True
 
-    async def session_key(self, user_id: int) -> str | None:
+    async def session_key(self, user_id: int, app: str) -> str | None:
         user = self._users.get(user_id)
-        return None if user is None else user.session_key
+        return None if user is None else user.session_keys.get(app)
 
     async def ping(self) -> None:
         return None

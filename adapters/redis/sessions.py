@@ -6,11 +6,12 @@ Layout (``P`` is the key prefix, ``REDIS_KEY_PREFIX``; ``S`` is ``SESSION_SECRET
   characters of URL-safe base64 of HMAC-SHA256(S, ``route:<user id>``). The route finds the
   user's hash from the token alone and says nothing of the user without S.
 - ``P u:<route>``: one hash per user, with the fields
-  - ``id``: the user id; ``created``: the user's creation time (Unix ms); ``key``: the user's
-    newest ``session_key``;
+  - ``id``: the user id; ``created``: the user's creation time (Unix ms); ``keys``: the newest
+    ``session_key`` of each of the user's apps, a JSON object by app id;
   - one field per session, named by the first 16 bytes of HMAC-SHA256(S, token) (the token is
-    never stored), valued ``"<expires_at> <login_at> <max_expires_at>"`` in Unix ms; the
-    session's id is the route followed by that field in URL-safe base64 (38 characters);
+    never stored), valued ``"<expires_at> <login_at> <max_expires_at> <app> <platform>"``, times
+    in Unix ms; the session's id is the route followed by that field in URL-safe base64 (38
+    characters);
   - ``out``: ``"<op id> <until ms>"`` of the last logout, so a logout repeated after a lost reply
     answers as the first did (below).
 
@@ -20,6 +21,10 @@ latest ``expires_at`` of its sessions (moved on ``record_login`` and ``extend`` 
 user who logs in once and never returns leaves nothing after the session's TTL. The
 ``session_key`` lives as long as the hash. Dead session fields are removed at the user's next
 login (all of a hash of up to 64 fields, else 32 random ones: bounded work).
+
+Before apps, the store wrote no ``<app> <platform>`` in a session's value and kept one ``key``
+field (the one app's): both are still read, as the deployment's WeChat app (``legacy_app``), so
+tokens issued before the upgrade keep working, with their ``session_key``.
 
 Every operation touches one key (Cluster safe, and log out everywhere is one script), except
 ``record_login``, which also writes the code's registry entry: in the same script on one server
@@ -40,6 +45,7 @@ import re
 import secrets
 from typing import cast
 
+import orjson
 from redis.asyncio.cluster import RedisCluster
 
 from adapters.redis.client import RedisClient, store_errors, to_ms
@@ -65,7 +71,7 @@ local function is_session(field) return string.len(field) == 16 end
 """
 
 # KEYS: user hash [, code key]. ARGV: field, value, user id, created ms, session_key,
-# expires ms [, code value, code TTL ms].
+# expires ms, app [, code value, code TTL ms].
 _RECORD = _LUA + """
 local key, now = KEYS[1], now_ms()
 local entries
@@ -76,11 +82,14 @@ for i = 1, #entries, 2 do
     redis.call('HDEL', key, entries[i])
   end
 end
-redis.call('HSET', key, 'id', ARGV[3], 'created', ARGV[4], 'key', ARGV[5], ARGV[1], ARGV[2])
+local keys = cjson.decode(redis.call('HGET', key, 'keys') or '{}')
+keys[ARGV[7]] = ARGV[5]
+redis.call('HSET', key, 'id', ARGV[3], 'created', ARGV[4], 'keys', cjson.encode(keys),
+  ARGV[1], ARGV[2])
 if redis.call('PEXPIRETIME', key) < tonumber(ARGV[6]) then
   redis.call('PEXPIREAT', key, ARGV[6])
 end
-if KEYS[2] then redis.call('SET', KEYS[2], ARGV[7], 'PX', ARGV[8]) end
+if KEYS[2] then redis.call('SET', KEYS[2], ARGV[8], 'PX', ARGV[9]) end
 """
 
 # KEYS: user hash. ARGV: field. Returns {value, id, created} of a live session.
@@ -135,8 +144,10 @@ class RedisSessionStore(SessionStore):
         session_secret: str,
         key_prefix: str = "wl:",
         registry: RedisCodeExchangeRegistry | None = None,
+        legacy_app: str = "default",
     ) -> None:
         self._client = client
+        self._legacy_app = legacy_app
         self._secret = session_secret.encode()
         self._users = key_prefix.encode() + b"u:"
         self._registry = registry or RedisCodeExchangeRegistry(client, key_prefix=key_prefix)
@@ -155,11 +166,13 @@ class RedisSessionStore(SessionStore):
         keys = [self._users + route.encode()]
         args: list[bytes | str | int] = [
             self._field(token),
-            f"{expires_at} {to_ms(session.login_at)} {to_ms(session.max_expires_at)}",
+            f"{expires_at} {to_ms(session.login_at)} {to_ms(session.max_expires_at)}"
+            f" {session.app} {session.platform}",
             session.user_id,
             to_ms(session.user_created_at),
             login.session_key,
             expires_at,
+            session.app,
         ]
         code_ttl = CODE_LIFETIME_SECONDS
         if self._code_rides_along:
@@ -201,13 +214,17 @@ class RedisSessionStore(SessionStore):
         if not found:
             return None
         value, user_id, created = found
-        expires_at, login_at, max_expires_at = (int(part) / 1000 for part in value.split())
+        parts = value.decode().split()
+        app, platform = parts[3:5] if len(parts) == 5 else (self._legacy_app, "wechat")
+        expires_at, login_at, max_expires_at = (int(part) / 1000 for part in parts[:3])
         return LoginSession(
             user_id=int(user_id),
             user_created_at=int(created) / 1000,
             login_at=login_at,
             expires_at=expires_at,
             max_expires_at=max_expires_at,
+            app=app,
+            platform=platform,
         )
 
     async def extend_by_id(self, session_id: str, expires_at: float) -> None:
@@ -228,10 +245,15 @@ class RedisSessionStore(SessionStore):
             )
         return bool(ended)
 
-    async def session_key(self, user_id: int) -> str | None:
+    async def session_key(self, user_id: int, app: str) -> str | None:
         with store_errors():
-            value = await self._client.hget(self._users + self._route(user_id).encode(), "key")
-        return None if value is None else cast(bytes, value).decode()
+            keys, legacy = await self._client.hmget(
+                self._users + self._route(user_id).encode(), ["keys", "key"]
+            )
+        value = orjson.loads(keys).get(app) if keys is not None else None
+        if value is None and app == self._legacy_app and legacy is not None:
+            value = cast(bytes, legacy).decode()  # written before apps
+        return cast(str | None, value)
 
     async def ping(self) -> None:
         with store_errors():

@@ -4,6 +4,8 @@
   the platform's words; other codes are invalid.
 - The *user part* is the text before the first ``:`` (``alice:1`` and ``alice:2`` are two codes
   of ``alice``); the user's id is derived from the app and the user part, stable.
+- A code whose user part ends with ``@<appid>`` was issued to that app (``alice@wx123:1``): any
+  other app's simulator answers it as invalid, as the platforms do a code of another app.
 - A unionid is given when the user part starts with ``u-``, or when ``unionids[user]`` is set.
 - Codes starting with these prefixes fail every time (never used up), each platform answering
   them in its own format: ``invalid``, ``blocked``, ``busy``, ``quota``, ``error`` (an error
@@ -77,9 +79,14 @@ class CodeBook(Generic[E]):
         queue = self._scripted.get(code)
         return queue.pop(0) if queue else None
 
+    def issued_here(self, code: str) -> bool:
+        """Whether the code was issued to this app: it names no app, or this one."""
+        user, at, appid = code.partition(":")[0].rpartition("@")
+        return not at or not user or appid == self.appid
+
     def take(self, code: str) -> str:
         """``"ok"`` (and the code is used up), ``"used"`` or ``"invalid"``."""
-        if not is_well_formed_code(code):
+        if not is_well_formed_code(code) or not self.issued_here(code):
             return "invalid"
         if code in self._used:
             return "used"

@@ -8,7 +8,20 @@ collations would merge two users whose openids differ only in case.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Table
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+)
 from sqlalchemy.dialects import mysql
 
 NAMING_CONVENTION = {
@@ -26,17 +39,37 @@ Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
+# ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_bin, spelled for both MySQL dialect names.
+MYSQL_TABLE_OPTIONS: dict[str, Any] = {
+    f"{dialect}_{option}": value
+    for dialect in ("mysql", "mariadb")
+    for option, value in (("engine", "InnoDB"), ("charset", "utf8mb4"), ("collate", "utf8mb4_bin"))
+}
+
 users = Table(
     "users",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("openid", String(64), nullable=False, unique=True),
-    Column("unionid", String(64), nullable=True),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
     Column("last_login_at", Timestamp, nullable=False),
     Column("phone", String(32), nullable=True),  # E.164, from getuserphonenumber (0002)
-    # ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_bin, spelled for both MySQL dialect names.
-    mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_bin",
-    mariadb_engine="InnoDB", mariadb_charset="utf8mb4", mariadb_collate="utf8mb4_bin",
+    **MYSQL_TABLE_OPTIONS,
 )
+
+user_identities = Table(
+    "user_identities",
+    metadata,
+    Column("platform", String(16), nullable=False),
+    Column("appid", String(64), nullable=False),  # the platform's id of the app (WeCom: corpid)
+    Column("openid", String(64), nullable=False),  # the platform's user id for that app
+    Column("user_id", Id, ForeignKey("users.id"), nullable=False),
+    Column("unionid", String(64), nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("last_login_at", Timestamp, nullable=False),
+    PrimaryKeyConstraint("platform", "appid", "openid"),
+    Index("ix_user_identities_user_id", "user_id"),
+    Index("ix_user_identities_unionid", "platform", "unionid"),
+    **MYSQL_TABLE_OPTIONS,
+)
+"""Unique by (platform, appid, openid): its primary key (0003)."""

@@ -9,26 +9,15 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.expression import Executable
 from sqlalchemy.util import greenlet_spawn
 
-from adapters.sqlalchemy.logins import (
-    AT,
-    EXISTED,
-    MARIADB_LOGIN_SQL,
-    USER_ID,
-    Login,
-    LoginParams,
-    Stored,
-    login_for,
-    login_mariadb,
-)
 from adapters.sqlalchemy.revision import SchemaCheck
-from adapters.sqlalchemy.tables import users
-from domain.entities import User
+from adapters.sqlalchemy.tables import user_identities, users
+from domain.entities import Identity, User
 from domain.errors import StoreUnavailable
 from domain.platform import UserPhoneStore
 from domain.ports import UserRepository
@@ -43,70 +32,149 @@ server restarted: the next is fresh) or a deadlock (the victim's statement did n
 RACE_ROUNDS = 3
 """Rounds of find-or-insert in one try: the loser of a first-login race finds the winner's row."""
 
-_SELECT_USER = select(users.c.id, users.c.openid, users.c.unionid, users.c.created_at).where(
-    users.c.id == USER_ID
+i, u = user_identities.c, users.c
+AT = bindparam("at", type_=u.last_login_at.type)
+USER_ID = bindparam("user_id", type_=u.id.type)
+_PLATFORM = bindparam("platform_arg", type_=i.platform.type)
+_APPID = bindparam("appid_arg", type_=i.appid.type)
+_OPENID = bindparam("openid_arg", type_=i.openid.type)
+_UNIONID = bindparam("unionid_arg", type_=i.unionid.type)
+_THIS_IDENTITY = (i.platform == _PLATFORM) & (i.appid == _APPID) & (i.openid == _OPENID)
+
+# Statements are built once, so SQLAlchemy compiles each once per process (its compiled cache).
+_FIND = (
+    select(i.user_id, i.unionid, u.created_at)
+    .join_from(user_identities, users, u.id == i.user_id)
+    .where(_THIS_IDENTITY)
+)
+_FIND_BY_UNIONID = (
+    select(i.user_id, u.created_at)
+    .join_from(user_identities, users, u.id == i.user_id)
+    .where((i.platform == _PLATFORM) & (i.unionid == _UNIONID))
+    .order_by(i.user_id)
+    .limit(1)
+)
+_TOUCH_IDENTITY = (
+    update(user_identities)
+    .where(_THIS_IDENTITY)
+    .values(last_login_at=AT, unionid=func.coalesce(i.unionid, _UNIONID))
+)
+_TOUCH_USER = update(users).where(u.id == USER_ID).values(last_login_at=AT)
+_NEW_USER = insert(users).values(created_at=AT, updated_at=AT, last_login_at=AT)
+_NEW_IDENTITY = insert(user_identities).values(
+    platform=_PLATFORM, appid=_APPID, openid=_OPENID, user_id=USER_ID, unionid=_UNIONID,
+    created_at=AT, last_login_at=AT,
+)
+_DROP_USER = delete(users).where(u.id == USER_ID)
+_SELECT_USER = select(u.id, u.created_at).where(u.id == USER_ID)
+_SELECT_IDENTITIES = select(i.platform, i.appid, i.openid, i.unionid).where(i.user_id == USER_ID)
+# MySQL and MariaDB: a returning identity's login on the driver's own cursor (see
+# ``_returning_on_driver``): both tables' ``last_login_at`` in one statement, then the user.
+_MYSQL_TOUCH = (
+    "UPDATE user_identities i JOIN users u ON u.id = i.user_id"
+    " SET i.last_login_at = %s, u.last_login_at = %s, i.unionid = COALESCE(i.unionid, %s)"
+    " WHERE i.platform = %s AND i.appid = %s AND i.openid = %s"
+)
+_MYSQL_FIND = (
+    "SELECT i.user_id, u.created_at FROM user_identities i JOIN users u ON u.id = i.user_id"
+    " WHERE i.platform = %s AND i.appid = %s AND i.openid = %s"
 )
 _SAVE_PHONE = (
     update(users)
-    .where(users.c.id == USER_ID)
-    .values(phone=bindparam("phone_arg", type_=users.c.phone.type), updated_at=AT)
+    .where(u.id == USER_ID)
+    .values(phone=bindparam("phone_arg", type_=u.phone.type), updated_at=AT)
 )
 
+
 class SqlAlchemyUserRepository(UserRepository, UserPhoneStore):
-    """``UserRepository`` on MariaDB/MySQL (aiomysql), PostgreSQL (asyncpg) and SQLite.
+    """``UserRepository`` on MariaDB/MySQL (aiomysql), PostgreSQL (asyncpg) and SQLite, with
+    the same statements on each.
 
-    A returning user's login is one statement (one round trip) where the database allows it:
+    - A returning identity: one ``SELECT`` (the identity joined to its user), then its
+      ``last_login_at`` (and a ``unionid`` it lacked) and the user's ``last_login_at``.
+    - A new identity joins the user of another identity of its platform with its ``unionid``;
+      else a new user is inserted. Then the identity is inserted; when that finds the identity
+      taken (a concurrent first login won), the new user is deleted again and the call looks
+      once more, finding the winner's row: only the inserting call reports ``created``.
 
-    - MariaDB 10.5+: ``MARIADB_LOGIN_SQL``, an upsert, for new and returning users alike. It
-      runs on the driver's own cursor of a connection from SQLAlchemy's pool: SQLAlchemy's
-      execution layer costs about as much CPU as aiomysql itself (see ``_login_on_driver``);
-    - PostgreSQL, SQLite: ``UPDATE ... WHERE openid ... RETURNING``, then for a new openid
-      ``INSERT ... ON CONFLICT DO NOTHING RETURNING id``;
-    - MySQL (no ``RETURNING``): ``SELECT`` by openid then ``UPDATE`` by id, or for a new openid
-      ``INSERT ... ON DUPLICATE KEY UPDATE openid = openid``, which inserted exactly when the
-      insert id is not 0 (the server reports 0 unless an AUTO_INCREMENT value was used).
+    On MySQL and MariaDB a returning identity's login (the common case) is one multi-table
+    ``UPDATE`` and one ``SELECT`` on the driver's own cursor, out of SQLAlchemy's execution layer,
+    which costs about as much CPU as the driver itself (``_returning_on_driver``).
 
-    Where an insert finds the openid taken (it lost a first-login race), the call looks again
-    and finds the winner's committed row: only the inserting call reports ``created``. Each
-    statement commits on its own (the engine's autocommit): no ``COMMIT`` round trip.
-
-    ``updated_at`` moves when the user's data changes (``unionid`` filled in), not at each
-    login, which ``last_login_at`` records. Every call finishes within ``timeout`` seconds
-    (aiomysql has no read timeout). A connection that died in the pool (the server restarted)
-    fails as a disconnect, SQLAlchemy drops it with every other as old, and the call is tried
-    again on a fresh one: a restart costs no error (the engine spends no pre-ping on it). Any
-    driver, pool or time-out error becomes ``StoreUnavailable``.
+    Each statement commits on its own (the engine's autocommit): no ``COMMIT`` round trip.
+    Every call finishes within ``timeout`` seconds (aiomysql has no read timeout). A connection
+    that died in the pool (the server restarted) fails as a disconnect, SQLAlchemy drops it with
+    every other as old, and the call is tried again on a fresh one. Any driver, pool or time-out
+    error becomes ``StoreUnavailable``.
 
     One ambiguity remains, as with any request whose answer is lost: a first login whose
-    statement the server ran but whose answer never came (the connection cut, the deadline
-    passed while the server stalled) created the user, and the next try reports it as found.
+    statement the server ran but whose answer never came created the user, and the next try
+    reports it as found. Two first logins of one unionid on two apps at the same moment may
+    make two users (each app's identity stays unique).
     """
 
     def __init__(self, engine: AsyncEngine, *, timeout: float = 1.5) -> None:
         self._engine = engine
         self._timeout = timeout
-        self._login: Login | None = None
         self._schema_check = SchemaCheck()
 
-    async def get_or_create(
-        self, openid: str, *, unionid: str | None, now: float
-    ) -> tuple[User, bool]:
-        at = _to_datetime(now)
+    async def get_or_create(self, identity: Identity, *, now: float) -> tuple[User, bool]:
+        params: dict[str, object] = {
+            "platform_arg": identity.platform, "appid_arg": identity.appid,
+            "openid_arg": identity.openid, "unionid_arg": identity.unionid,
+            "at": _to_datetime(now),
+        }
         async with self._guard():
             stored = None
-            if self._login is login_mariadb:
-                stored = await self._login_on_driver((openid, unionid, at, at, at))
+            if self._engine.dialect.name in ("mysql", "mariadb"):
+                key = (identity.platform, identity.appid, identity.openid)
+                stored = await self._returning_on_driver(
+                    (params["at"], params["at"], identity.unionid, *key), key
+                )
             if stored is None:
-                stored = await self._run(self._login_on_connection, openid, unionid, at)
-        user_id, stored_unionid, created_at, created = stored
-        user = User(
-            id=user_id, openid=openid, unionid=stored_unionid, created_at=_to_unix(created_at)
-        )
-        return user, created
+                stored = await self._run(_login, params)
+        user_id, created_at, created = stored
+        return User(id=user_id, created_at=_to_unix(created_at)), created
+
+    async def _returning_on_driver(
+        self, touch: tuple[object, ...], key: tuple[str, str, str]
+    ) -> Stored | None:
+        """A returning identity's login on the driver's cursor; ``None`` for a new identity or
+        when it failed (the caller then goes through SQLAlchemy, which treats disconnects,
+        deadlocks and errors, and creates).
+
+        SQLAlchemy still checks the connection out and in (with its connect-time settings,
+        recycling and pool bounds); a failed or cancelled statement leaves the connection in an
+        unknown state, so it is invalidated (closed), never returned to the pool.
+        """
+        try:
+            pooled = await self._engine.raw_connection()
+        except Exception:  # connecting again through SQLAlchemy says why
+            return None
+        try:
+            driver = pooled.driver_connection
+            assert driver is not None  # a live pooled connection has one
+            cursor = await driver.cursor()
+            row = None
+            if await cursor.execute(_MYSQL_TOUCH, touch):  # rows matched: a known identity
+                await cursor.execute(_MYSQL_FIND, key)
+                row = await cursor.fetchone()
+            await cursor.close()
+        except BaseException as exc:
+            await greenlet_spawn(pooled.invalidate, exc)
+            if isinstance(exc, Exception):
+                return None
+            raise  # a cancellation (the deadline)
+        await greenlet_spawn(pooled.close)
+        return None if row is None else (row[0], row[1], False)
 
     async def get(self, user_id: int) -> User | None:
         async with self._guard():
             return await self._run(_get, user_id)
+
+    async def identities(self, user_id: int) -> list[Identity]:
+        async with self._guard():
+            return await self._run(_identities, user_id)
 
     async def save_phone(self, user_id: int, phone: str) -> None:
         """Store the user's phone number (E.164), as ``UserPhoneStore`` asks."""
@@ -118,48 +186,6 @@ class SqlAlchemyUserRepository(UserRepository, UserPhoneStore):
         """Answers at the schema this code needs, else ``SchemaOutdated`` (``revision.py``)."""
         async with self._guard():
             await self._run(self._schema_check)
-
-    async def _login_on_driver(
-        self, args: tuple[str, str | None, datetime, datetime, datetime]
-    ) -> Stored | None:
-        """MariaDB's login on the driver's cursor; ``None`` if it failed (try SQLAlchemy's way).
-
-        SQLAlchemy still checks the connection out and in (with its connect-time settings,
-        recycling and pool bounds); a failed or cancelled statement leaves the connection in an
-        unknown state, so it is invalidated (closed), never returned to the pool. The caller
-        then goes through SQLAlchemy, which treats disconnects, deadlocks and errors.
-        """
-        try:
-            pooled = await self._engine.raw_connection()
-        except Exception:  # connecting again through SQLAlchemy says why
-            return None
-        try:
-            driver = pooled.driver_connection
-            assert driver is not None  # a live pooled connection has one
-            cursor = await driver.cursor()
-            await cursor.execute(MARIADB_LOGIN_SQL, args)
-            user_id, unionid, created_at, tag = await cursor.fetchone()
-            await cursor.close()
-        except BaseException as exc:
-            await greenlet_spawn(pooled.invalidate, exc)
-            if isinstance(exc, Exception):
-                return None
-            raise  # a cancellation (the deadline)
-        await greenlet_spawn(pooled.close)
-        return user_id, unionid, created_at, tag != user_id | EXISTED
-
-    async def _login_on_connection(
-        self, conn: AsyncConnection, openid: str, unionid: str | None, at: datetime
-    ) -> Stored:
-        if self._login is None:  # the server's kind is known once connected
-            self._login = login_for(conn.dialect)
-        params: LoginParams = {"openid_arg": openid, "unionid_arg": unionid, "at": at}
-        for _ in range(RACE_ROUNDS):
-            stored = await self._login(conn, params)
-            if stored is not None:
-                return stored
-        # Only if the row kept vanishing between a failed insert and the next read.
-        raise StoreUnavailable()
 
     async def _run(
         self,
@@ -186,13 +212,56 @@ class SqlAlchemyUserRepository(UserRepository, UserPhoneStore):
             raise StoreUnavailable() from exc
 
 
+Stored = tuple[int, datetime, bool]
+"""What a login learns: the user's id, its creation time, and whether the login created it."""
+
+
+async def _login(conn: AsyncConnection, params: dict[str, object]) -> Stored:
+    for _ in range(RACE_ROUNDS):
+        row = (await conn.execute(_FIND, params)).first()
+        if row is not None:
+            await conn.execute(_TOUCH_IDENTITY, params)
+            await conn.execute(_TOUCH_USER, {**params, "user_id": row.user_id})
+            return row.user_id, row.created_at, False
+        stored = await _new_identity(conn, params)
+        if stored is not None:
+            return stored
+    # Only if the row kept vanishing between a failed insert and the next read.
+    raise StoreUnavailable()
+
+
+async def _new_identity(conn: AsyncConnection, params: dict[str, object]) -> Stored | None:
+    """Insert the identity, for the user of its unionid or a new one; ``None`` if it was taken."""
+    row = None
+    if params["unionid_arg"] is not None:
+        row = (await conn.execute(_FIND_BY_UNIONID, params)).first()
+    if row is not None:
+        user_id, created_at, created = row.user_id, row.created_at, False
+    else:
+        inserted = await conn.execute(_NEW_USER, params)
+        new_key = inserted.inserted_primary_key
+        assert new_key is not None
+        user_id, created_at, created = new_key[0], params["at"], True
+    try:
+        await conn.execute(_NEW_IDENTITY, {**params, "user_id": user_id})
+    except IntegrityError:  # a concurrent first login of this identity won
+        if created:
+            await conn.execute(_DROP_USER, {"user_id": user_id})
+        return None
+    assert isinstance(created_at, datetime)
+    return user_id, created_at, created
+
+
 async def _get(conn: AsyncConnection, user_id: int) -> User | None:
     row = (await conn.execute(_SELECT_USER, {"user_id": user_id})).first()
     if row is None:
         return None
-    return User(
-        id=row.id, openid=row.openid, unionid=row.unionid, created_at=_to_unix(row.created_at)
-    )
+    return User(id=row.id, created_at=_to_unix(row.created_at))
+
+
+async def _identities(conn: AsyncConnection, user_id: int) -> list[Identity]:
+    rows = (await conn.execute(_SELECT_IDENTITIES, {"user_id": user_id})).all()
+    return [Identity(r.platform, r.appid, r.openid, r.unionid) for r in rows]
 
 
 async def _execute(

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain.access_token import AccessTokenProvider
+from domain.apps import AppDirectory, naming_platform
 from domain.errors import Unauthorized
 from domain.open_data import session_signature
-from domain.platform import WeChatPlatform
 from domain.ports import SessionStore, UserRepository
 
 
@@ -15,6 +14,8 @@ from domain.ports import SessionStore, UserRepository
 class CheckSessionKeyRequest:
     user_id: int
     """The authenticated user."""
+    app: str
+    """The id of the app the user's token came from."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,31 +25,40 @@ class SessionKeyState:
 
 class CheckSessionKeyUseCase:
     """Rules:
+    - only on WeChat apps (else ``UnsupportedByPlatform``);
     - the newest ``session_key`` kept for the user is checked at WeChat's ``checksession`` with
-      the hex HMAC-SHA256 of ``""`` keyed by it, and the user's openid (which stays server-side);
+      the hex HMAC-SHA256 of ``""`` keyed by it, and the openid of the user's identity on the
+      app (which stays server-side);
     - WeChat's 0 is valid, 87009 invalid; no kept ``session_key`` is invalid without a call;
-    - a user that no longer exists is ``Unauthorized`` (its token outlived it);
+    - a user that no longer exists (or has no identity on the app) is ``Unauthorized`` (its
+      token outlived it);
     - token refusals are retried once as for every call with the shared token; -1 is not.
     """
 
     def __init__(
-        self, *, platform: WeChatPlatform, access_tokens: AccessTokenProvider,
-        users: UserRepository, sessions: SessionStore,
+        self, *, apps: AppDirectory, users: UserRepository, sessions: SessionStore,
     ) -> None:
-        self._platform = platform
-        self._access_tokens = access_tokens
+        self._apps = apps
         self._users = users
         self._sessions = sessions
 
     async def execute(self, request: CheckSessionKeyRequest) -> SessionKeyState:
-        user = await self._users.get(request.user_id)
-        if user is None:
+        services = self._apps.get(request.app)
+        platform, access_tokens = services.wechat_features()
+        app = services.app
+        openid = next(
+            (i.openid for i in await self._users.identities(request.user_id)
+             if (i.platform, i.appid) == (app.platform, app.appid)),
+            None,
+        )
+        if openid is None:
             raise Unauthorized()
-        session_key = await self._sessions.session_key(request.user_id)
+        session_key = await self._sessions.session_key(request.user_id, app.id)
         if session_key is None:
             return SessionKeyState(valid=False)
         signature = session_signature(session_key)
-        valid = await self._access_tokens.call_with_token(
-            lambda token: self._platform.check_session(token, user.openid, signature)
-        )
+        with naming_platform(app):
+            valid = await access_tokens.call_with_token(
+                lambda token: platform.check_session(token, openid, signature)
+            )
         return SessionKeyState(valid=valid)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain.code_exchange import CodeExchange
+from domain.apps import AppDirectory, naming_platform
 from domain.credentials import Credentials
-from domain.entities import LoginSession
+from domain.entities import Identity, LoginSession
 from domain.errors import RateLimited
 from domain.ports import Clock, NewLogin, RateLimiter, SessionStore, UserRepository
-from domain.tokens import hash_code
 from domain.use_cases.policy import SessionPolicy
 
 
@@ -17,6 +16,8 @@ from domain.use_cases.policy import SessionPolicy
 class LoginRequest:
     code: str
     client_address: str = ""
+    app: str | None = None
+    """The app's id; ``None`` when the client named none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,12 +32,16 @@ class LoginResult:
 
 
 class LoginUseCase:
-    """Exchange a code for a WeChat session, upsert the user, issue a token.
+    """Exchange a code at the app's platform, upsert the user, issue a token.
 
     Rules:
-    - at most ``rate_per_minute`` logins per client address per minute (0: no limit);
-    - the code is exchanged at WeChat once, however often it is sent (see ``CodeExchange``);
-    - the user is found or created by openid; ``created`` is true only for the creating login;
+    - the app is the one the request names (``AppDirectory``: else ``UnknownApp``);
+    - at most ``rate_per_minute`` logins per client address per minute and app (0: no limit);
+    - the code is exchanged at the app's platform once, however often it is sent (see
+      ``CodeExchange``, one per app); a platform's failure names the platform;
+    - the user is found or created by identity (platform, appid, openid; see
+      ``UserRepository``); ``created`` is true only for the creating login;
+    - the session records the app and its platform;
     - the session, the user's newest ``session_key`` and the code's result are written in one
       step, last, so a failed login leaves no token that works; when the login fails after
       WeChat answered, the code's result is recorded anyway (the code is spent at WeChat);
@@ -47,7 +52,7 @@ class LoginUseCase:
     def __init__(
         self,
         *,
-        exchange: CodeExchange,
+        apps: AppDirectory,
         users: UserRepository,
         sessions: SessionStore,
         credentials: Credentials,
@@ -56,7 +61,7 @@ class LoginUseCase:
         policy: SessionPolicy,
         rate_per_minute: int,
     ) -> None:
-        self._exchange = exchange
+        self._apps = apps
         self._users = users
         self._sessions = sessions
         self._credentials = credentials
@@ -66,9 +71,11 @@ class LoginUseCase:
         self._rate_per_minute = rate_per_minute
 
     async def execute(self, request: LoginRequest) -> LoginResult:
+        services = self._apps.get(request.app)
+        app, exchange = services.app, services.exchange
         if self._rate_per_minute > 0:
             retry_after = await self._rate_limiter.hit(
-                f"login:{request.client_address}",
+                f"login:{app.id}:{request.client_address}",
                 limit=self._rate_per_minute,
                 window=60,
                 now=self._clock.now(),
@@ -76,24 +83,26 @@ class LoginUseCase:
             if retry_after is not None:
                 raise RateLimited(retry_after=retry_after)
 
-        wechat = await self._exchange.exchange(request.code)
+        with naming_platform(app):
+            wechat = await exchange.exchange(request.code)
         try:
             now = self._clock.now()
-            user, created = await self._users.get_or_create(
-                wechat.openid, unionid=wechat.unionid, now=now
-            )
+            identity = Identity(app.platform, app.appid, wechat.openid, wechat.unionid)
+            user, created = await self._users.get_or_create(identity, now=now)
             session = LoginSession(
                 user_id=user.id,
                 user_created_at=user.created_at,
                 login_at=now,
                 expires_at=self._policy.first_expiry(now),
                 max_expires_at=now + self._policy.max_age,
+                app=app.id,
+                platform=app.platform,
             )
             token = await self._sessions.record_login(
-                NewLogin(session, wechat.session_key, hash_code(request.code), wechat)
+                NewLogin(session, wechat.session_key, exchange.key(request.code), wechat)
             )
         except BaseException:  # a cancelled login (client gone, timeout) spent the code too
-            await self._exchange.remember(request.code, wechat)
+            await exchange.remember(request.code, wechat)
             raise
         issued = await self._credentials.for_login(token, session, now)
         return LoginResult(

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from domain.access_token import AccessTokenProvider
+from domain.apps import AppDirectory, AppServices, naming_platform
+from domain.entities import Identity
 from domain.errors import InvalidRequest
-from domain.platform import SubscribeMessage, WeChatPlatform
+from domain.platform import SubscribeMessage
 from domain.platform_errors import UnknownUser
 from domain.ports import UserRepository
 
@@ -25,6 +26,8 @@ class SendMessageRequest:
     page: str | None = None
     miniprogram_state: str | None = None
     lang: str | None = None
+    app: str | None = None
+    """The id of the WeChat app to send from; ``None``: the one of the user's WeChat identity."""
 
 
 class SendMessageUseCase:
@@ -33,19 +36,20 @@ class SendMessageUseCase:
       ``{"value": <string>}``; ``miniprogram_state`` one of formal/trial/developer and ``lang``
       one of zh_CN/en_US/zh_HK/zh_TW when given: else ``InvalidRequest`` (WeChat judges the
       values against the template);
-    - the user is looked up by id (``UnknownUser`` when there is none); the openid never leaves
-      the server;
+    - the app is the one named (``UnknownApp`` when none is; ``UnsupportedByPlatform`` when not
+      WeChat), else the app of the user's one WeChat identity (``InvalidRequest`` when the user
+      has several: name the app);
+    - the user is looked up by id, with an identity on that app (``UnknownUser`` when there is
+      none); the openid never leaves the server;
     - WeChat's 43101 is ``NotSubscribed``; 40037/47003/41030 are ``InvalidTemplate`` with
       WeChat's message; -1 is ``WeChatBusy`` and never retried (the message could go twice);
       only a refused token is refreshed and the send retried once.
     """
 
     def __init__(
-        self, *, platform: WeChatPlatform, access_tokens: AccessTokenProvider,
-        users: UserRepository,
+        self, *, apps: AppDirectory, users: UserRepository,
     ) -> None:
-        self._platform = platform
-        self._access_tokens = access_tokens
+        self._apps = apps
         self._users = users
 
     async def execute(self, request: SendMessageRequest) -> None:
@@ -59,20 +63,42 @@ class SendMessageUseCase:
             raise InvalidRequest("`miniprogram_state` must be formal, trial or developer.")
         if request.lang is not None and request.lang not in LANGS:
             raise InvalidRequest("`lang` must be zh_CN, en_US, zh_HK or zh_TW.")
-        user = await self._users.get(request.user_id)
-        if user is None:
-            raise UnknownUser()
+        named = None if request.app is None else self._apps.get(request.app)
+        if named is not None:
+            named.wechat_features()
+        services, identity = self._recipient(
+            await self._users.identities(request.user_id), named
+        )
+        platform, access_tokens = services.wechat_features()
         message = SubscribeMessage(
-            touser=user.openid,
+            touser=identity.openid,
             template_id=request.template_id,
             data=data,
             page=request.page,
             miniprogram_state=request.miniprogram_state,
             lang=request.lang,
         )
-        await self._access_tokens.call_with_token(
-            lambda token: self._platform.send_subscribe_message(token, message)
-        )
+        with naming_platform(services.app):
+            await access_tokens.call_with_token(
+                lambda token: platform.send_subscribe_message(token, message)
+            )
+
+    def _recipient(
+        self, identities: list[Identity], named: AppServices | None
+    ) -> tuple[AppServices, Identity]:
+        """The app to send from and the user's identity there."""
+        found = []
+        for identity in identities:
+            services = self._apps.of_identity(identity.platform, identity.appid)
+            if services is not None and services.features is not None and (
+                named is None or services is named
+            ):
+                found.append((services, identity))
+        if not found:
+            raise UnknownUser()
+        if len(found) > 1:
+            raise InvalidRequest("The user has several WeChat apps: name one in `app`.")
+        return found[0]
 
 
 def _check_text(value: object, name: str) -> None:

@@ -83,10 +83,10 @@ async def test_a_completed_exchange_is_shared_with_the_exact_session(
 async def test_a_failed_exchange_is_shared_with_its_error_code(harness: Harness) -> None:
     await harness.registry.claim(CODE, owner="b", pending_ttl=5)
 
-    await harness.registry.fail(CODE, "wechat_busy", ttl=1)
+    await harness.registry.fail(CODE, "platform_busy", ttl=1)
 
-    assert await harness.registry.peek(CODE) == ClaimFailed("wechat_busy")
-    failed = ClaimFailed("wechat_busy")
+    assert await harness.registry.peek(CODE) == ClaimFailed("platform_busy")
+    failed = ClaimFailed("platform_busy")
     assert await harness.registry.claim(CODE, owner="b", pending_ttl=5) == failed
 
 

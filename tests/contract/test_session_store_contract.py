@@ -302,9 +302,25 @@ async def test_session_key_is_the_newest_one_of_the_user(harness: Harness) -> No
     await harness.login(user_id=1, session_key="new+/=")
     await harness.login(user_id=2, session_key="other")
 
-    assert await harness.store.session_key(1) == "new+/="
-    assert await harness.store.session_key(2) == "other"
-    assert await harness.store.session_key(3) is None
+    assert await harness.store.session_key(1, "default") == "new+/="
+    assert await harness.store.session_key(2, "default") == "other"
+    assert await harness.store.session_key(3, "default") is None
+
+
+async def test_each_app_of_the_user_keeps_its_own_session_key_and_the_login_its_app(
+    harness: Harness,
+) -> None:
+    shop = replace(harness.session(1), app="shop", platform="wechat")
+    staff = replace(harness.session(1), app="staff", platform="wecom")
+    shop_token = await harness.store.record_login(_new_login(shop, "shop-key"))
+    await harness.store.record_login(_new_login(staff, "staff-key"))
+
+    assert await harness.store.session_key(1, "shop") == "shop-key"
+    assert await harness.store.session_key(1, "staff") == "staff-key"
+    assert await harness.store.session_key(1, "default") is None
+    found = await harness.store.get(shop_token)
+    assert found is not None
+    assert (found.app, found.platform) == ("shop", "wechat")
 
 
 async def test_session_key_lives_while_a_session_of_the_user_lives(harness: Harness) -> None:
@@ -312,10 +328,10 @@ async def test_session_key_lives_while_a_session_of_the_user_lives(harness: Harn
     await harness.login(ttl=0.2, max_age=0.2, session_key="new")
 
     await harness.wait(0.3)
-    assert await harness.store.session_key(1) == "new"
+    assert await harness.store.session_key(1, "default") == "new"
 
     await harness.wait(0.9)
-    assert await harness.store.session_key(1) is None
+    assert await harness.store.session_key(1, "default") is None
 
 
 async def test_extending_a_session_keeps_the_session_key(harness: Harness) -> None:
@@ -326,7 +342,7 @@ async def test_extending_a_session_keeps_the_session_key(harness: Harness) -> No
     await harness.store.extend(token, harness.clock.now() + 60)
     await harness.wait(1.1)
 
-    assert await harness.store.session_key(1) == "k"
+    assert await harness.store.session_key(1, "default") == "k"
     assert await harness.store.get(token) is not None
 
 
@@ -334,7 +350,7 @@ async def test_a_session_key_outlives_a_logout_everywhere(harness: Harness) -> N
     token = await harness.login(session_key="k+/=")
     await harness.store.logout(token, everywhere=True)
 
-    assert await harness.store.session_key(1) == "k+/="
+    assert await harness.store.session_key(1, "default") == "k+/="
 
 
 async def test_expired_entries_leave_the_user_index_at_the_next_login(harness: Harness) -> None:
@@ -346,14 +362,14 @@ async def test_expired_entries_leave_the_user_index_at_the_next_login(harness: H
     await harness.login(session_key="c")
 
     assert await harness.index_size(1) == 2
-    assert await harness.store.session_key(1) == "c"
+    assert await harness.store.session_key(1, "default") == "c"
 
 
 @pytest.mark.parametrize("session_key", ["c2Vzc2lvbi1rZXktMTYhIQ==", "Zm9v", "x" * 24, "钥匙 a"])
 async def test_any_session_key_comes_back_as_given(harness: Harness, session_key: str) -> None:
     await harness.login(session_key=session_key)
 
-    assert await harness.store.session_key(1) == session_key
+    assert await harness.store.session_key(1, "default") == session_key
 
 
 async def test_concurrent_logins_of_one_user_from_two_instances_all_count(
@@ -450,7 +466,7 @@ async def test_two_prefixes_on_one_redis_never_see_each_other(backend: RedisBack
     assert await staging.get(production_token) is None
     assert await production.logout(staging_token, everywhere=True) is False
     await production.extend(staging_token, time.time() + 1000)
-    assert await staging.session_key(1) == "staging-key"
+    assert await staging.session_key(1, "default") == "staging-key"
     assert await staging.get(staging_token) is not None
     assert await production.get(production_token) is not None
     keys = await _all_keys(backend)
@@ -470,7 +486,7 @@ async def test_two_session_secrets_never_accept_each_other_s_tokens(
     assert await theirs.get(token) is None
     assert await theirs.logout(token, everywhere=True) is False
     assert await mine.get(token) is not None
-    assert await mine.session_key(1) == "k"
+    assert await mine.session_key(1, "default") == "k"
 
 
 @pytest.mark.integration

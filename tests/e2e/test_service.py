@@ -78,10 +78,10 @@ async def test_login_me_and_logout_work_on_mariadb_redis_and_the_simulator(
 
 WECHAT_FAILURES = [
     ("invalid-1", 401, "invalid_code"), ("blocked-1", 403, "user_blocked"),
-    ("quota-1", 429, "rate_limited"), ("busy-1", 503, "wechat_busy"),
-    ("error-1", 502, "wechat_error"), ("garbage-1", 502, "wechat_error"),
-    ("http500-1", 502, "wechat_error"), ("nokey-1", 502, "wechat_error"),
-    ("hang-1", 504, "wechat_timeout"),
+    ("quota-1", 429, "rate_limited"), ("busy-1", 503, "platform_busy"),
+    ("error-1", 502, "platform_error"), ("garbage-1", 502, "platform_error"),
+    ("http500-1", 502, "platform_error"), ("nokey-1", 502, "platform_error"),
+    ("hang-1", 504, "platform_timeout"),
 ]
 
 

@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 from dependency_injector import providers
 
+from adapters.apps import PlatformClients
 from adapters.memory import InMemoryUserRepository, InMemoryWeChatGateway
 from tests.fakes import FakeClock
 from tests.serving import make_container, serve
@@ -56,7 +57,7 @@ async def service(
     container = make_container(service_env)
     wechat = InMemoryWeChatGateway()
     users = InMemoryUserRepository()
-    container.wechat_gateway.override(providers.Object(wechat))
+    container.platforms.override(providers.Object({"default": PlatformClients(wechat)}))
     container.user_repository.override(providers.Object(users))
     container.clock.override(providers.Object(clock))
     for name, replacement in service_overrides.items():

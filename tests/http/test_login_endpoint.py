@@ -156,9 +156,9 @@ WECHAT_FAILURES = [
     (InvalidCode(), 401, "invalid_code", None),
     (UserBlocked(), 403, "user_blocked", None),
     (WeChatRateLimited(retry_after=60), 429, "rate_limited", "60"),
-    (WeChatBusy(retry_after=1), 503, "wechat_busy", "1"),
-    (WeChatError(), 502, "wechat_error", None),
-    (WeChatTimeout(), 504, "wechat_timeout", None),
+    (WeChatBusy(retry_after=1), 503, "platform_busy", "1"),
+    (WeChatError(), 502, "platform_error", None),
+    (WeChatTimeout(), 504, "platform_timeout", None),
 ]
 
 

@@ -99,7 +99,7 @@ async def test_a_token_refused_twice_is_502_wechat_error(platform: Platform) -> 
     always_refuse_tokens(platform.sim)
     answer = await platform.call("POST", "/api/v1/me/phone", token=login["token"],
                                  body={"code": "phone-13800138000"})
-    assert_error(answer, 502, "wechat_error")
+    assert_error(answer, 502, "platform_error")
 
 
 async def test_login_never_fetches_an_access_token(platform: Platform) -> None:
@@ -156,7 +156,7 @@ async def test_phone_with_a_busy_wechat_is_503_and_not_retried(platform: Platfor
     login = await platform.login("alice")
     status, body, headers = await platform.call("POST", "/api/v1/me/phone",
                                                 token=login["token"], body={"code": "busy-1"})
-    assert (status, body["error"]["code"]) == (503, "wechat_busy")
+    assert (status, body["error"]["code"]) == (503, "platform_busy")
     assert headers["Retry-After"] == "1"
 
 
@@ -165,7 +165,7 @@ async def test_phone_with_a_slow_wechat_is_504(platform: Platform) -> None:
     platform.sim.latency = 1.5
     answer = await platform.call("POST", "/api/v1/me/phone", token=login["token"],
                                  body={"code": "phone-13800138000"})
-    assert_error(answer, 504, "wechat_timeout")
+    assert_error(answer, 504, "platform_timeout")
 
 
 # ---- POST /api/v1/me/decrypt ---------------------------------------------------------------
@@ -357,13 +357,13 @@ async def test_a_users_token_is_not_an_admin_token(platform: Platform) -> None:
 async def test_messages_with_a_slow_wechat_are_504(platform: Platform) -> None:
     user_id = await subscribed_alice(platform)
     platform.sim.latency = 1.5
-    assert_error(await send(platform, message(user_id)), 504, "wechat_timeout")
+    assert_error(await send(platform, message(user_id)), 504, "platform_timeout")
 
 
 async def test_messages_with_a_refused_token_are_502(platform: Platform) -> None:
     user_id = await subscribed_alice(platform)
     always_refuse_tokens(platform.sim)
-    assert_error(await send(platform, message(user_id)), 502, "wechat_error")
+    assert_error(await send(platform, message(user_id)), 502, "platform_error")
     assert platform.sim.sent == []
 
 

@@ -40,7 +40,8 @@ async def test_me_returns_the_user_and_the_seconds_left(service: Service) -> Non
     assert body["user"]["id"] == login["user"]["id"]
     assert body["user"]["created_at"].endswith("Z")
     assert body["expires_in"] == 900
-    assert set(body) == {"user", "expires_in"}
+    assert set(body) == {"user", "app", "platform", "expires_in"}
+    assert (body["app"], body["platform"]) == ("default", "wechat")
 
 
 async def test_me_past_half_the_ttl_slides_the_token_to_a_full_ttl(service: Service) -> None:

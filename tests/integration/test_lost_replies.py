@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 from dependency_injector import providers
 
+from adapters.apps import PlatformClients
 from adapters.memory import InMemoryUserRepository, InMemoryWeChatGateway
 from adapters.redis import RedisCodeExchangeRegistry, RedisSessionStore, open_redis
 from adapters.redis.access_token import RedisAccessTokenCache
@@ -138,7 +139,7 @@ async def test_log_out_everywhere_is_one_step_a_cut_after_its_first_reply_leaves
     async with fault_proxy("127.0.0.1", redis_server.port) as proxy:
         container = make_container({"REDIS_URL": f"redis://127.0.0.1:{proxy.port}/0"})
         wechat = InMemoryWeChatGateway()
-        container.wechat_gateway.override(providers.Object(wechat))
+        container.platforms.override(providers.Object({"default": PlatformClients(wechat)}))
         container.user_repository.override(providers.Object(InMemoryUserRepository()))
         async with serve(container) as url, aiohttp.ClientSession(base_url=url) as http:
             tokens = []

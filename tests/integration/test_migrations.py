@@ -61,16 +61,17 @@ def differences_from_the_code(connection: Connection) -> list[Any]:
     return list(compare_metadata(MigrationContext.configure(connection), metadata))
 
 
-async def test_upgrade_to_head_creates_users_with_a_unique_openid(fresh_url: str) -> None:
+async def test_upgrade_to_head_creates_users_and_their_unique_identities(fresh_url: str) -> None:
     await upgrade_to_head(fresh_url)
 
     async with connected(fresh_url) as connection:
         schema = await connection.run_sync(users_schema)
-    assert {"id", "openid", "unionid", "created_at", "updated_at", "last_login_at"} <= set(
-        schema["columns"]
-    )
-    assert schema["unique"] == [["openid"]]
+        identities = await connection.run_sync(
+            lambda sync: inspect(sync).get_pk_constraint("user_identities")["constrained_columns"]
+        )
+    assert set(schema["columns"]) == {"id", "phone", "created_at", "updated_at", "last_login_at"}
     assert schema["primary_key"] == ["id"]
+    assert identities == ["platform", "appid", "openid"]
 
 
 async def test_migrated_schema_matches_the_tables_the_code_queries(fresh_url: str) -> None:
@@ -85,8 +86,8 @@ async def test_upgrading_twice_is_a_no_op(fresh_url: str) -> None:
     async with connected(fresh_url) as connection:
         await connection.execute(
             text(
-                "INSERT INTO users (openid, created_at, updated_at, last_login_at)"
-                " VALUES ('o-kept', '2026-01-01', '2026-01-01', '2026-01-01')"
+                "INSERT INTO users (id, created_at, updated_at, last_login_at)"
+                " VALUES (7, '2026-01-01', '2026-01-01', '2026-01-01')"
             )
         )
         await connection.commit()
@@ -95,6 +96,6 @@ async def test_upgrading_twice_is_a_no_op(fresh_url: str) -> None:
 
     async with connected(fresh_url) as connection:
         version = (await connection.execute(text("SELECT version_num FROM alembic_version"))).all()
-        kept = (await connection.execute(text("SELECT openid FROM users"))).scalars().all()
+        kept = (await connection.execute(text("SELECT id FROM users"))).scalars().all()
     assert version == [(head_revision(),)]
-    assert kept == ["o-kept"]
+    assert kept == [7]

@@ -33,6 +33,7 @@ from dependency_injector import providers
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
+from adapters.apps import PlatformClients
 from adapters.memory import InMemoryUserRepository, InMemoryWeChatGateway
 from adapters.redis import RedisSessionStore
 from adapters.redis.client import parse_addresses
@@ -245,7 +246,7 @@ def redis_env(request: pytest.FixtureRequest) -> dict[str, str]:
 async def service(redis_env: dict[str, str]) -> AsyncIterator[tuple[str, Any, Any]]:
     container = make_container({**redis_env, "LOGIN_RATE_PER_MINUTE": "100"})
     wechat = InMemoryWeChatGateway()
-    container.wechat_gateway.override(providers.Object(wechat))
+    container.platforms.override(providers.Object({"default": PlatformClients(wechat)}))
     container.user_repository.override(providers.Object(InMemoryUserRepository()))
     async with serve(container) as url, aiohttp.ClientSession(base_url=url) as http:
         yield url, http, wechat

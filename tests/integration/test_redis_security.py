@@ -13,6 +13,7 @@ import pytest
 from dependency_injector import providers
 from redis.asyncio import Redis
 
+from adapters.apps import PlatformClients
 from adapters.memory import InMemoryUserRepository, InMemoryWeChatGateway
 from adapters.redis import RedisSessionStore, open_redis
 from domain.entities import LoginSession, WeChatSession
@@ -134,7 +135,7 @@ async def test_every_key_the_service_writes_starts_with_redis_key_prefix(
     container = make_container({"REDIS_URL": redis_url, "REDIS_KEY_PREFIX": "app-7:"})
     wechat = InMemoryWeChatGateway()
     wechat.add_code("code-1", "openid-alice")
-    container.wechat_gateway.override(providers.Object(wechat))
+    container.platforms.override(providers.Object({"default": PlatformClients(wechat)}))
     container.user_repository.override(providers.Object(InMemoryUserRepository()))
     async with serve(container) as url, aiohttp.ClientSession(base_url=url) as http:
         async with http.post("/api/v1/login", json={"code": "code-1"}) as reply:

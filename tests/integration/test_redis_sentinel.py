@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 from dependency_injector import providers
 
+from adapters.apps import PlatformClients
 from adapters.memory import InMemoryUserRepository, InMemoryWeChatGateway
 from adapters.redis.client import open_redis, store_errors
 from domain.errors import StoreUnavailable
@@ -60,7 +61,9 @@ def unreachable_sentinels() -> Iterator[str]:
 @asynccontextmanager
 async def service(environ: dict[str, str]) -> AsyncIterator[aiohttp.ClientSession]:
     container = make_container(environ)
-    container.wechat_gateway.override(providers.Object(InMemoryWeChatGateway()))
+    container.platforms.override(
+        providers.Object({"default": PlatformClients(InMemoryWeChatGateway())})
+    )
     container.user_repository.override(providers.Object(InMemoryUserRepository()))
     async with serve(container) as url, aiohttp.ClientSession(base_url=url) as http:
         yield http
@@ -100,17 +103,23 @@ async def test_sentinels_are_asked_with_their_password_and_the_master_with_the_u
     setup = redis_sentinel_with_password
     master_url = f"redis://:{MASTER_PASSWORD}@master.invalid:1/0"  # its host is not used
     async with asynccontextmanager(open_redis)(
-        master_url, sentinels=setup.sentinels, sentinel_master=setup.master_name,
+        master_url,
+        sentinels=setup.sentinels,
+        sentinel_master=setup.master_name,
         sentinel_password=SENTINEL_PASSWORD,
     ) as client:
         await client.set(b"sentinel-password-test", b"1")
         assert await client.get(b"sentinel-password-test") == b"1"
 
     for url, password in (
-        (master_url, None), (master_url, "not-the-password"), (None, SENTINEL_PASSWORD)
+        (master_url, None),
+        (master_url, "not-the-password"),
+        (None, SENTINEL_PASSWORD),
     ):
         async with asynccontextmanager(open_redis)(
-            url, sentinels=setup.sentinels, sentinel_master=setup.master_name,
+            url,
+            sentinels=setup.sentinels,
+            sentinel_master=setup.master_name,
             sentinel_password=password,
         ) as client:
             with pytest.raises(StoreUnavailable), store_errors():
@@ -122,7 +131,8 @@ async def test_the_service_reads_the_sentinel_password_from_its_setting(
 ) -> None:
     setup = redis_sentinel_with_password
     environ = {
-        "REDIS_SENTINELS": setup.sentinels, "REDIS_SENTINEL_MASTER": setup.master_name,
+        "REDIS_SENTINELS": setup.sentinels,
+        "REDIS_SENTINEL_MASTER": setup.master_name,
         "REDIS_URL": f"redis://:{MASTER_PASSWORD}@master.invalid:1/0",
     }
 

@@ -17,6 +17,7 @@ from adapters.sqlalchemy.engine import STATEMENT_TIMEOUT_SECONDS, open_engine
 from adapters.sqlalchemy.migrate import upgrade_to_head
 from adapters.sqlalchemy.tables import users
 from adapters.sqlalchemy.users import SqlAlchemyUserRepository
+from domain.entities import Identity
 from domain.errors import StoreUnavailable
 from tests.fakes import FakeClock
 from tests.fixtures.mariadb_server import MariaDBServer, free_port
@@ -60,28 +61,38 @@ async def test_a_login_records_its_time_and_leaves_updated_at_alone(
 ) -> None:
     repository = SqlAlchemyUserRepository(engine)
     created_at = clock.now()
-    user, _ = await repository.get_or_create("o-alice", unionid="u-alice", now=created_at)
+    user, _ = await repository.get_or_create(
+        Identity("wechat", "wx-test", "o-alice", "u-alice"), now=created_at
+    )
     clock.advance(90.5)
 
-    await repository.get_or_create("o-alice", unionid="u-alice", now=clock.now())
+    await repository.get_or_create(
+        Identity("wechat", "wx-test", "o-alice", "u-alice"), now=clock.now()
+    )
 
     row = await row_of(engine, user.id)
     assert row.created_at == row.updated_at == utc(created_at)
     assert row.last_login_at == utc(clock.now())
 
 
-async def test_filling_in_the_unionid_moves_updated_at(
+async def test_filling_in_the_unionid_keeps_it_on_the_identity(
     engine: AsyncEngine, clock: FakeClock
 ) -> None:
     repository = SqlAlchemyUserRepository(engine)
-    user, _ = await repository.get_or_create("o-alice", unionid=None, now=clock.now())
+    user, _ = await repository.get_or_create(
+        Identity("wechat", "wx-test", "o-alice", None), now=clock.now()
+    )
     clock.advance(60)
 
-    await repository.get_or_create("o-alice", unionid="u-alice", now=clock.now())
+    await repository.get_or_create(
+        Identity("wechat", "wx-test", "o-alice", "u-alice"), now=clock.now()
+    )
 
+    assert await repository.identities(user.id) == [
+        Identity("wechat", "wx-test", "o-alice", "u-alice")
+    ]
     row = await row_of(engine, user.id)
-    assert row.unionid == "u-alice"
-    assert row.updated_at == row.last_login_at == utc(clock.now())
+    assert row.last_login_at == utc(clock.now())
 
 
 @pytest.mark.parametrize("backend", ["sqlite", *SERVERS])
@@ -97,7 +108,9 @@ async def test_a_failing_statement_becomes_store_unavailable_without_the_openid(
 
         for _ in range(2):  # the first login, then one on MariaDB's driver-level path
             with pytest.raises(StoreUnavailable) as raised:  # no users table
-                await repository.get_or_create("o-secret-openid", unionid=None, now=clock.now())
+                await repository.get_or_create(
+                    Identity("wechat", "wx-test", "o-secret-openid", None), now=clock.now()
+                )
 
             assert raised.value.__cause__ is not None
             assert "o-secret-openid" not in str(raised.value.__cause__)
@@ -112,7 +125,9 @@ async def test_a_database_nobody_listens_for_is_unavailable_within_two_seconds(
         repository = SqlAlchemyUserRepository(engine)
         async with asyncio.timeout(2.5):
             with pytest.raises(StoreUnavailable):
-                await repository.get_or_create("o-alice", unionid=None, now=clock.now())
+                await repository.get_or_create(
+                    Identity("wechat", "wx-test", "o-alice", None), now=clock.now()
+                )
             with pytest.raises(StoreUnavailable):
                 await repository.get(1)
             with pytest.raises(StoreUnavailable):
@@ -127,22 +142,30 @@ async def test_a_frozen_server_is_unavailable_within_two_seconds_and_back_when_i
     async with asynccontextmanager(open_engine)(server.url, pool_size=2) as engine:
         repository = SqlAlchemyUserRepository(engine)
         # One pooled connection, opened before the freeze; the repository knows the server.
-        await repository.get_or_create("o-bob", unionid=None, now=clock.now())
+        await repository.get_or_create(
+            Identity("wechat", "wx-test", "o-bob", None), now=clock.now()
+        )
         server.pause()
         try:
             for _ in range(2):  # the pooled connection, then a new one
                 started = time.monotonic()
                 with pytest.raises(StoreUnavailable):
-                    await repository.get_or_create("o-alice", unionid=None, now=clock.now())
+                    await repository.get_or_create(
+                        Identity("wechat", "wx-test", "o-alice", None), now=clock.now()
+                    )
                 assert time.monotonic() - started < 2.0
         finally:
             server.resume()
 
         # A statement the server had received before it froze runs when it thaws (it commits
         # on its own), so this login may find the user already there: once, all the same.
-        user, _ = await repository.get_or_create("o-alice", unionid=None, now=clock.now())
+        user, _ = await repository.get_or_create(
+            Identity("wechat", "wx-test", "o-alice", None), now=clock.now()
+        )
         assert await repository.get(user.id) == user
-        again, created = await repository.get_or_create("o-alice", unionid=None, now=clock.now())
+        again, created = await repository.get_or_create(
+            Identity("wechat", "wx-test", "o-alice", None), now=clock.now()
+        )
         assert (again, created) == (user, False)
 
 
@@ -153,18 +176,29 @@ async def test_connections_pooled_before_a_server_restart_cost_no_error(
     server = server_of(backend, request)
     async with asynccontextmanager(open_engine)(server.url, pool_size=3) as engine:
         repository = SqlAlchemyUserRepository(engine)
-        alice, _ = await repository.get_or_create("o-alice", unionid=None, now=clock.now())
+        alice, _ = await repository.get_or_create(
+            Identity("wechat", "wx-test", "o-alice", None), now=clock.now()
+        )
         # Three connections in the pool, all of which the restart will cut.
         await asyncio.gather(
-            *(repository.get_or_create("o-alice", unionid=None, now=clock.now()) for _ in range(3))
+            *(
+                repository.get_or_create(
+                    Identity("wechat", "wx-test", "o-alice", None), now=clock.now()
+                )
+                for _ in range(3)
+            )
         )
 
         server.stop()
         server.start()
 
-        again, created = await repository.get_or_create("o-alice", unionid=None, now=clock.now())
+        again, created = await repository.get_or_create(
+            Identity("wechat", "wx-test", "o-alice", None), now=clock.now()
+        )
         assert (again, created) == (alice, False)
-        bob, created = await repository.get_or_create("o-bob", unionid=None, now=clock.now())
+        bob, created = await repository.get_or_create(
+            Identity("wechat", "wx-test", "o-bob", None), now=clock.now()
+        )
         assert created is True
         assert await repository.get(bob.id) == bob
         await repository.ping()

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from dependency_injector import providers
 
+from adapters.apps import PlatformClients
 from adapters.memory import InMemoryUserRepository, InMemoryWeChatGateway
 from tests.e2e.conftest import service_runner  # noqa: F401 - the fixture, for tests/ops
 from tests.fakes import FakeClock
@@ -32,7 +33,7 @@ async def faked_service(clock: FakeClock) -> AsyncIterator[FakedService]:
     container = make_container(ENV)
     wechat = InMemoryWeChatGateway()
     users = InMemoryUserRepository()
-    container.wechat_gateway.override(providers.Object(wechat))
+    container.platforms.override(providers.Object({"default": PlatformClients(wechat)}))
     container.user_repository.override(providers.Object(users))
     container.clock.override(providers.Object(clock))
     async with serve(container) as url:

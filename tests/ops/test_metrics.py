@@ -116,16 +116,16 @@ async def test_access_token_fetches_are_counted_and_logged_as_events(
 
     assert registry.get_sample_value("weapp_access_token_refreshes_total", {"outcome": "ok"}) == 1
     assert registry.get_sample_value(
-        "weapp_access_token_refreshes_total", {"outcome": "wechat_busy"}) == 1
+        "weapp_access_token_refreshes_total", {"outcome": "platform_busy"}) == 1
     assert registry.get_sample_value(
         "weapp_wechat_calls_total",
-        {"endpoint": "stable_token", "outcome": "wechat_busy", "errcode": "-1"}) == 1
+        {"endpoint": "stable_token", "outcome": "platform_busy", "errcode": "-1"}) == 1
     assert registry.get_sample_value(
         "weapp_wechat_calls_total",
         {"endpoint": "checksession", "outcome": "ok", "errcode": "0"}) == 1
     events = [(r.levelname, getattr(r, "outcome", None)) for r in caplog.records
               if getattr(r, "event", None) == "access_token_refresh"]
-    assert events == [("WARNING", "wechat_busy"), ("INFO", "ok")]
+    assert events == [("WARNING", "platform_busy"), ("INFO", "ok")]
     assert issued.value not in caplog.text
 
 
@@ -184,4 +184,4 @@ def test_the_errcode_label_is_wechats_errcode_when_it_is_known(
 
 def test_calls_refused_before_reaching_wechat_are_labelled_overloaded() -> None:
     assert wechat_outcome(WeChatOverloaded()) == "overloaded"
-    assert wechat_outcome(WeChatBusy()) == "wechat_busy"
+    assert wechat_outcome(WeChatBusy()) == "platform_busy"

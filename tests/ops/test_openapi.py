@@ -17,6 +17,7 @@ import aiohttp
 import orjson
 from dependency_injector import providers
 
+from adapters.apps import PlatformClients
 from adapters.memory import InMemorySessionStore, InMemoryUserRepository, InMemoryWeChatGateway
 from domain.ports import NewLogin
 from entrypoints.app import create_app
@@ -86,7 +87,7 @@ async def test_the_spec_describes_every_route_its_bodies_errors_and_security(
     login = spec["paths"]["/api/v1/login"]["post"]
     assert set(login["responses"]) == {"200", "400", "401", "403", "413", "429", "502", "503",
                                        "504"}
-    assert "wechat_busy" in login["responses"]["503"]["description"]
+    assert "platform_busy" in login["responses"]["503"]["description"]
     assert spec["paths"]["/api/v1/me"]["get"]["security"] == [{"user": []}]
     assert spec["paths"]["/api/v1/admin/messages"]["post"]["security"] == [{"admin": []}]
     schemes = spec["components"]["securitySchemes"]
@@ -209,7 +210,7 @@ async def test_schemathesis_finds_no_server_error_and_no_response_outside_the_sp
     container = make_container({**ENV, "ADMIN_TOKEN": FUZZ_TOKEN, "SERVICE_TOKEN": FUZZ_TOKEN})
     wechat = InMemoryWeChatGateway()
     wechat.add_code("alice-code-1", "openid-alice")
-    container.wechat_gateway.override(providers.Object(wechat))
+    container.platforms.override(providers.Object({"default": PlatformClients(wechat)}))
     container.user_repository.override(providers.Object(InMemoryUserRepository()))
     container.clock.override(providers.Object(clock))
     container.session_store.override(providers.Object(

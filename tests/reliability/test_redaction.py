@@ -153,8 +153,8 @@ class LeakySessionStore(RedisSessionStore):
 
     leak: list[str] = []
 
-    async def session_key(self, user_id: int) -> str | None:
-        key = await super().session_key(user_id)
+    async def session_key(self, user_id: int, app: str) -> str | None:
+        key = await super().session_key(user_id, app)
         if self.leak:
             logging.getLogger("adapters.careless").debug(
                 "state %s", {"session_key": key, "secrets": self.leak},

@@ -113,7 +113,8 @@ def test_a_five_platform_file_gives_its_apps_in_file_order(directory: Path, five
 
 
 def test_the_container_gets_the_apps_as_plain_dicts(directory: Path, five: Apps) -> None:
-    config = settings_of(directory, five).as_config()
+    settings = settings_of(directory, five)
+    config = settings.as_config()
 
     assert [app["id"] for app in config["apps"]] == list(five)
     assert config["apps"][0] == {
@@ -121,9 +122,10 @@ def test_the_container_gets_the_apps_as_plain_dicts(directory: Path, five: Apps)
         "api_base": "https://api.weixin.qq.com", "simulator": False, "secret": WECHAT_SECRET,
         "private_key": None, "alipay_public_key": None,
     }
-    # Until the container reads "apps", the single-app wiring logs in with the first WeChat app.
-    assert config["wechat_backend"] == "wechat"
-    assert config["wechat"] == {"appid": "wx0123456789abcdef", "secret": WECHAT_SECRET}
+    # The first WeChat app is the deployment's: the users and tokens of before apps are its.
+    assert config["wechat"] == {"appid": "wx0123456789abcdef"}
+    assert config["legacy_app"] == "shop"
+    assert {WECHAT_SECRET, DOUYIN_SECRET, WECOM_SECRET} <= set(settings.secret_values())
 
 
 def test_secrets_and_keys_stay_out_of_repr(directory: Path, five: Apps) -> None:
@@ -327,8 +329,8 @@ def test_without_apps_file_the_shorthand_is_the_one_app_default() -> None:
                                                             WECHAT_SECRET)
     assert (app.api_base, app.simulator) == ("http://127.0.0.1:9000", False)
     config = settings.as_config()
-    assert config["wechat"] == {"appid": "wx1", "secret": WECHAT_SECRET}
-    assert config["wechat_api_base"] == "http://127.0.0.1:9000"
+    assert config["wechat"] == {"appid": "wx1"}
+    assert config["legacy_app"] == "default"
     assert config["apps"] == [app.as_config()]
 
 
@@ -339,7 +341,7 @@ def test_without_any_credentials_the_default_app_is_the_simulator() -> None:
     assert (app.id, app.appid, app.simulator, app.secret) == ("default", SIMULATOR_APPID, True,
                                                              None)
     assert settings.uses_simulator
-    assert settings.as_config()["wechat_backend"] == "simulator"
+    assert settings.as_config()["wechat"] == {"appid": SIMULATOR_APPID}
 
 
 def test_the_readme_example_is_a_valid_apps_file(tmp_path: Path) -> None:

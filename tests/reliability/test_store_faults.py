@@ -142,8 +142,8 @@ class StopsRedisAfterTheUserIsSaved:
         self._redis_server = redis_server
         self.armed = False
 
-    async def get_or_create(self, openid: str, *, unionid: str | None, now: float) -> Any:
-        saved = await self._inner.get_or_create(openid, unionid=unionid, now=now)
+    async def get_or_create(self, identity: Any, *, now: float) -> Any:
+        saved = await self._inner.get_or_create(identity, now=now)
         if self.armed:
             self.armed = False
             await asyncio.to_thread(self._redis_server.stop)
@@ -184,12 +184,12 @@ async def test_a_user_saved_whose_session_is_not_gets_an_error_and_no_token_and_
 
 
 async def user_rows(database_url: str) -> dict[str, int]:
-    """``openid -> id`` of every user row."""
+    """``openid -> user id`` of every identity."""
     engine = create_async_engine(database_url)
     try:
         async with engine.connect() as connection:
-            result = await connection.execute(text("SELECT openid, id FROM users"))
-            return {row.openid: row.id for row in result}
+            result = await connection.execute(text("SELECT openid, user_id FROM user_identities"))
+            return {row.openid: row.user_id for row in result}
     finally:
         await engine.dispose()
 

@@ -29,7 +29,7 @@ async def test_a_wechat_that_refuses_connections_is_502_at_once(
                       database_url=mariadb_url, WECHAT_TIMEOUT_SECONDS="5")
     async with serve(make_container(env)) as url, aiohttp.ClientSession() as http:
         answer = await login(http, url, "alice:1")
-    assert (answer.status, answer.code) == (502, "wechat_error")
+    assert (answer.status, answer.code) == (502, "platform_error")
     assert answer.seconds < 1.0  # not the 5 s timeout
     print(f"refused WeChat: 502 in {answer.seconds:.3f} s")
 
@@ -41,7 +41,7 @@ async def test_a_wechat_that_hangs_is_504_at_the_configured_timeout(
                       WECHAT_TIMEOUT_SECONDS="1")
     async with serve(make_container(env)) as url, aiohttp.ClientSession() as http:
         answer = await login(http, url, "hang-1")
-    assert (answer.status, answer.code) == (504, "wechat_timeout")
+    assert (answer.status, answer.code) == (504, "platform_timeout")
     assert 1.0 <= answer.seconds < 2.0
     print(f"hanging WeChat: 504 in {answer.seconds:.3f} s (timeout 1 s)")
 
@@ -63,7 +63,7 @@ async def test_a_slow_wechat_under_load_sees_at_most_the_bound_and_the_excess_is
 
     outcomes = Counter((answer.status, answer.code) for answer in answers)
     assert outcomes == {(200, None): in_flight + backlog,
-                        (503, "wechat_busy"): requests - in_flight - backlog}
+                        (503, "platform_busy"): requests - in_flight - backlog}
     assert simulator.sim.peak == in_flight
     refused = [answer for answer in answers if answer.status == 503]
     assert all(answer.headers["Retry-After"] == "1" for answer in refused)

@@ -13,8 +13,10 @@ from adapters.memory import (
     InMemoryUserRepository,
     InMemoryWeChatGateway,
 )
+from domain.apps import AppDirectory, AppServices
 from domain.code_exchange import CodeExchange, ExchangeTimings
 from domain.credentials import OpaqueCredentials
+from domain.entities import App
 from domain.use_cases.authenticate import AuthenticateUseCase
 from domain.use_cases.login import LoginUseCase
 from domain.use_cases.logout import LogoutUseCase
@@ -24,6 +26,7 @@ from tests.fakes import FakeClock
 TTL = 1000
 SECRET = "unit-test session secret, 32 characters or more"
 MAX_AGE = 3000
+APP = App(id="default", platform="wechat", appid="wx-unit-test")
 
 
 @dataclass
@@ -36,9 +39,11 @@ class World:
     exchange: CodeExchange
     policy: SessionPolicy
 
-    def login_use_case(self, *, rate_per_minute: int = 0) -> LoginUseCase:
+    def login_use_case(
+        self, *, rate_per_minute: int = 0, apps: AppDirectory | None = None
+    ) -> LoginUseCase:
         return LoginUseCase(
-            exchange=self.exchange,
+            apps=apps or AppDirectory([AppServices(APP, self.exchange)]),
             users=self.users,
             sessions=self.sessions,
             credentials=OpaqueCredentials(sessions=self.sessions),

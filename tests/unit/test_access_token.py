@@ -152,7 +152,7 @@ async def test_a_waiters_wait_is_bounded_and_ends_busy_without_a_fetch(
 
     assert 0.3 <= loop.time() - started < 1.0
     assert isinstance(raised.value, WeChatBusy)
-    assert raised.value.code == "wechat_busy"
+    assert raised.value.code == "platform_busy"
     assert platform.token_fetches == 0
 
 
@@ -274,7 +274,7 @@ async def test_a_second_refusal_is_a_wechat_error_after_exactly_one_retry(
         await provider.call_with_token(phone_call(platform))
 
     assert not isinstance(raised.value, AccessTokenInvalid)
-    assert raised.value.code == "wechat_error"
+    assert raised.value.code == "platform_error"
     assert len(platform.calls) == 2
     assert platform.token_fetches == 2
     assert await cache.get() is None  # the refused token is not kept for the next request

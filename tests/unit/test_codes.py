@@ -50,7 +50,7 @@ def test_the_login_and_phone_bodies_accept_exactly_the_well_formed_codes(code: s
      (b'{"js_code": "b"}', "b")],
 )
 def test_code_wins_over_js_code_which_is_then_not_read(body: bytes, code: str) -> None:
-    assert schemas.login_code(body) == code
+    assert schemas.login_code(body) == (code, None)
 
 
 @pytest.mark.parametrize(

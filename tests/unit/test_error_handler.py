@@ -30,7 +30,7 @@ def test_an_unexpected_exception_is_logged_as_an_error(caplog: pytest.LogCapture
 
 @pytest.mark.parametrize(
     ("kind", "status", "code"),
-    [(WeChatOverloaded, 503, "wechat_busy"), (InvalidPhoneCode, 422, "invalid_phone_code"),
+    [(WeChatOverloaded, 503, "platform_busy"), (InvalidPhoneCode, 422, "invalid_phone_code"),
      (PayloadTooLarge, 413, "payload_too_large"), (NotFound, 404, "not_found")],
 )
 def test_the_documented_answer_of_an_error_is_the_one_the_handler_gives(

@@ -7,14 +7,16 @@ from typing import Any
 
 import pytest
 
+from adapters.memory import InMemoryWeChatGateway
+from domain.apps import AppDirectory, AppServices
 from domain.code_exchange import CodeExchange, ExchangeTimings
-from domain.entities import WeChatSession
-from domain.errors import InvalidCode, RateLimited, StoreUnavailable, WeChatBusy
+from domain.entities import App, WeChatSession
+from domain.errors import InvalidCode, RateLimited, StoreUnavailable, UnknownApp, WeChatBusy
 from domain.ports import ClaimDone, ClaimPending, NewLogin
 from domain.tokens import hash_code
 from domain.use_cases.authenticate import AuthenticateRequest
-from domain.use_cases.login import LoginRequest
-from tests.unit.conftest import TTL, World
+from domain.use_cases.login import LoginRequest, LoginUseCase
+from tests.unit.conftest import APP, TTL, World
 
 
 async def test_first_login_creates_the_user_and_issues_a_working_token(world: World) -> None:
@@ -26,7 +28,7 @@ async def test_first_login_creates_the_user_and_issues_a_working_token(world: Wo
     session = await world.sessions.get(result.token)
     assert session is not None
     assert session.user_id == result.user_id
-    assert await world.sessions.session_key(result.user_id) == "a2V5LWFsaWNl"
+    assert await world.sessions.session_key(result.user_id, "default") == "a2V5LWFsaWNl"
 
 
 async def test_second_login_of_a_user_reuses_the_user_id(world: World) -> None:
@@ -56,7 +58,7 @@ async def test_the_newest_session_key_is_kept(world: World) -> None:
     result = await world.login_use_case().execute(LoginRequest(code="c1"))
     await world.login_use_case().execute(LoginRequest(code="c2"))
 
-    assert await world.sessions.session_key(result.user_id) == "bmV3LWtleQ=="
+    assert await world.sessions.session_key(result.user_id, "default") == "bmV3LWtleQ=="
 
 
 async def test_a_code_sent_again_is_not_exchanged_again_and_logs_in_the_same_user(
@@ -128,7 +130,7 @@ async def test_a_failed_session_write_leaves_nothing_but_the_user_is_found_again
     world.sessions.record_login = broken_record_login  # type: ignore[method-assign]
     with pytest.raises(StoreUnavailable):
         await world.login_use_case().execute(LoginRequest(code="c1"))
-    assert await world.sessions.session_key(1) is None
+    assert await world.sessions.session_key(1, "default") is None
 
     world.sessions.record_login = working  # type: ignore[method-assign]
     result = await world.login_use_case().execute(LoginRequest(code="c2"))
@@ -275,3 +277,66 @@ async def test_a_login_cancelled_after_wechat_answered_still_records_the_code(
         await login
 
     assert isinstance(await world.registry.peek(hash_code("c1")), ClaimDone)
+
+
+# ---- several apps ----------------------------------------------------------------------------
+
+
+def two_apps(
+    world: World, *, rate_per_minute: int = 0
+) -> tuple[LoginUseCase, InMemoryWeChatGateway]:
+    """The world's WeChat app ``default`` and a QQ app ``qq`` with its own gateway."""
+    qq = InMemoryWeChatGateway()
+    exchange = CodeExchange(gateway=qq, registry=world.registry, scope="qq")
+    apps = AppDirectory(
+        [
+            AppServices(APP, world.exchange),
+            AppServices(App("qq", "qq", "1110000000"), exchange),
+        ]
+    )
+    return world.login_use_case(rate_per_minute=rate_per_minute, apps=apps), qq
+
+
+async def test_the_app_named_logs_in_and_the_session_records_it(world: World) -> None:
+    use_case, qq = two_apps(world)
+    qq.add_code("c1", "o-qq-alice")
+
+    result = await use_case.execute(LoginRequest(code="c1", app="qq"))
+
+    session = await world.sessions.get(result.token)
+    assert session is not None
+    assert (session.app, session.platform) == ("qq", "qq")
+    assert world.wechat.calls == []
+
+
+async def test_an_unknown_app_or_none_among_several_is_refused_before_any_call(
+    world: World,
+) -> None:
+    use_case, qq = two_apps(world)
+    for app in ("nowhere", None):
+        with pytest.raises(UnknownApp):
+            await use_case.execute(LoginRequest(code="c1", app=app))
+    assert world.wechat.calls == qq.calls == []
+
+
+async def test_one_code_sent_to_two_apps_is_exchanged_at_each(world: World) -> None:
+    use_case, qq = two_apps(world)
+    world.wechat.add_code("c1", "o-wechat-alice")
+
+    await use_case.execute(LoginRequest(code="c1", app="default"))
+    with pytest.raises(InvalidCode) as refused:
+        await use_case.execute(LoginRequest(code="c1", app="qq"))
+
+    assert qq.calls == ["c1"]  # never the first app's login
+    assert refused.value.platform == "qq"
+
+
+async def test_the_rate_limit_counts_per_app(world: World) -> None:
+    use_case, qq = two_apps(world, rate_per_minute=1)
+    world.wechat.add_code("c1", "o-1")
+    qq.add_code("c2", "o-2")
+    await use_case.execute(LoginRequest(code="c1", app="default", client_address="10.0.0.1"))
+
+    with pytest.raises(RateLimited):
+        await use_case.execute(LoginRequest(code="c1", app="default", client_address="10.0.0.1"))
+    await use_case.execute(LoginRequest(code="c2", app="qq", client_address="10.0.0.1"))

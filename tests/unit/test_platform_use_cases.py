@@ -17,6 +17,7 @@ from adapters.memory import (
     InMemoryCodeExchangeRegistry,
     InMemorySessionStore,
     InMemoryUserRepository,
+    InMemoryWeChatGateway,
 )
 from adapters.memory.platform import (
     InMemoryAccessTokenCache,
@@ -24,8 +25,10 @@ from adapters.memory.platform import (
     InMemoryWeChatPlatform,
 )
 from domain.access_token import AccessTokenProvider, TokenTimings
-from domain.entities import LoginSession, User, WeChatSession
-from domain.errors import InvalidRequest, Unauthorized, WeChatBusy
+from domain.apps import AppDirectory, AppServices
+from domain.code_exchange import CodeExchange
+from domain.entities import App, Identity, LoginSession, User, WeChatSession
+from domain.errors import InvalidRequest, Unauthorized, UnsupportedByPlatform, WeChatBusy
 from domain.platform import PhoneNumber
 from domain.platform_errors import (
     DecryptFailed,
@@ -63,33 +66,43 @@ class Platform:
         """A login of the user: the store and WeChat both know its newest session_key."""
         now = self.clock.now()
         session = LoginSession(self.user.id, self.user.created_at, now, now + 100, now + 1000)
-        wechat = WeChatSession(self.user.openid, session_key)
+        wechat = WeChatSession(OPENID, session_key)
         await self.sessions.record_login(
             NewLogin(session, session_key, session_key.encode(), wechat)
         )
-        self.wechat.session_keys[self.user.openid] = session_key
+        self.wechat.session_keys[OPENID] = session_key
+
+    @property
+    def apps(self) -> AppDirectory:
+        """The WeChat app ``default`` and an Alipay app ``pay`` (no such features)."""
+        unused = CodeExchange(
+            gateway=InMemoryWeChatGateway(), registry=InMemoryCodeExchangeRegistry(clock=self.clock)
+        )
+        return AppDirectory(
+            [
+                AppServices(App("default", "wechat", APPID), unused, self.wechat, self.tokens),
+                AppServices(App("pay", "alipay", "2021000000000000"), unused),
+            ]
+        )
 
     def phone(self) -> GetPhoneNumberUseCase:
-        return GetPhoneNumberUseCase(platform=self.wechat, access_tokens=self.tokens,
-                                     phones=self.phones)
+        return GetPhoneNumberUseCase(apps=self.apps, phones=self.phones)
 
     def decrypt(self) -> DecryptUseCase:
-        return DecryptUseCase(sessions=self.sessions, cipher=CryptographyCipher(), appid=APPID)
+        return DecryptUseCase(sessions=self.sessions, cipher=CryptographyCipher(), apps=self.apps)
 
     def check(self) -> CheckSessionKeyUseCase:
-        return CheckSessionKeyUseCase(platform=self.wechat, access_tokens=self.tokens,
-                                      users=self.users, sessions=self.sessions)
+        return CheckSessionKeyUseCase(apps=self.apps, users=self.users, sessions=self.sessions)
 
     def send(self) -> SendMessageUseCase:
-        return SendMessageUseCase(platform=self.wechat, access_tokens=self.tokens,
-                                  users=self.users)
+        return SendMessageUseCase(apps=self.apps, users=self.users)
 
 
 @pytest.fixture
 async def world(clock: FakeClock) -> Platform:
     wechat = InMemoryWeChatPlatform()
     users = InMemoryUserRepository()
-    user, _ = await users.get_or_create(OPENID, unionid=None, now=clock.now())
+    user, _ = await users.get_or_create(Identity("wechat", APPID, OPENID), now=clock.now())
     return Platform(
         clock=clock,
         wechat=wechat,
@@ -101,7 +114,9 @@ async def world(clock: FakeClock) -> Platform:
         ),
         phones=InMemoryUserPhones(),
         tokens=AccessTokenProvider(
-            platform=wechat, cache=InMemoryAccessTokenCache(clock=clock), clock=clock,
+            platform=wechat,
+            cache=InMemoryAccessTokenCache(clock=clock),
+            clock=clock,
             timings=TokenTimings(poll_interval=0.001),
         ),
         user=user,
@@ -116,21 +131,25 @@ async def test_the_phone_number_is_returned_and_stored_on_the_user_in_e164(
 ) -> None:
     world.wechat.phones["phone-code-1"] = PhoneNumber("13800138000", "86")
 
-    phone = await world.phone().execute(GetPhoneNumberRequest(world.user.id, "phone-code-1"))
+    phone = await world.phone().execute(
+        GetPhoneNumberRequest(world.user.id, "default", "phone-code-1")
+    )
 
     assert (phone.e164, phone.pure_phone_number, phone.country_code) == (
-        "+8613800138000", "13800138000", "86"
+        "+8613800138000",
+        "13800138000",
+        "86",
     )
     assert world.phones.phones == {world.user.id: "+8613800138000"}
 
 
 async def test_a_used_or_unknown_phone_code_is_an_invalid_phone_code(world: Platform) -> None:
     world.wechat.phones["phone-code-1"] = PhoneNumber("13800138000", "86")
-    await world.phone().execute(GetPhoneNumberRequest(world.user.id, "phone-code-1"))
+    await world.phone().execute(GetPhoneNumberRequest(world.user.id, "default", "phone-code-1"))
 
     for code in ("phone-code-1", "never-issued"):
         with pytest.raises(InvalidPhoneCode) as raised:
-            await world.phone().execute(GetPhoneNumberRequest(world.user.id, code))
+            await world.phone().execute(GetPhoneNumberRequest(world.user.id, "default", code))
         assert raised.value.code == "invalid_phone_code"
 
 
@@ -139,7 +158,7 @@ async def test_a_malformed_phone_code_is_refused_before_wechat_is_asked(
     world: Platform, code: str
 ) -> None:
     with pytest.raises(InvalidRequest):
-        await world.phone().execute(GetPhoneNumberRequest(world.user.id, code))
+        await world.phone().execute(GetPhoneNumberRequest(world.user.id, "default", code))
 
     assert world.wechat.calls == []
     assert world.wechat.token_fetches == 0
@@ -150,7 +169,7 @@ async def test_a_busy_wechat_leaves_the_phone_unsaved_and_is_not_retried(world: 
     world.wechat.fail_next("phone_number", WeChatBusy())
 
     with pytest.raises(WeChatBusy):
-        await world.phone().execute(GetPhoneNumberRequest(world.user.id, "phone-code-1"))
+        await world.phone().execute(GetPhoneNumberRequest(world.user.id, "default", "phone-code-1"))
 
     assert world.phones.phones == {}
     assert len(world.wechat.calls) == 1
@@ -163,7 +182,9 @@ async def test_a_phone_lookup_with_a_revoked_token_is_retried_with_a_new_one(
     await world.tokens.get()
     world.wechat.revoke_tokens()
 
-    phone = await world.phone().execute(GetPhoneNumberRequest(world.user.id, "phone-code-1"))
+    phone = await world.phone().execute(
+        GetPhoneNumberRequest(world.user.id, "default", "phone-code-1")
+    )
 
     assert phone.e164 == "+12025550123"
     assert world.wechat.token_fetches == 2
@@ -190,18 +211,20 @@ async def test_data_is_decrypted_with_the_users_newest_session_key(world: Platfo
     await world.log_in(KEY_2)
     newer = encrypt(PROFILE, KEY_2)
 
-    decrypted = await world.decrypt().execute(DecryptRequest(world.user.id, *newer))
+    decrypted = await world.decrypt().execute(DecryptRequest(world.user.id, "default", *newer))
 
     assert decrypted.data == PROFILE
     with pytest.raises(DecryptFailed):
-        await world.decrypt().execute(DecryptRequest(world.user.id, *older))
+        await world.decrypt().execute(DecryptRequest(world.user.id, "default", *older))
 
 
 async def test_without_a_kept_session_key_decryption_fails_asking_for_a_new_login(
     world: Platform,
 ) -> None:
     with pytest.raises(DecryptFailed, match="log in again"):
-        await world.decrypt().execute(DecryptRequest(world.user.id, *encrypt(PROFILE, KEY_1)))
+        await world.decrypt().execute(
+            DecryptRequest(world.user.id, "default", *encrypt(PROFILE, KEY_1))
+        )
 
 
 async def test_a_raw_data_signature_is_checked_against_the_session_key(world: Platform) -> None:
@@ -211,13 +234,13 @@ async def test_a_raw_data_signature_is_checked_against_the_session_key(world: Pl
     encrypted_data, iv = encrypt(PROFILE, KEY_1)
 
     decrypted = await world.decrypt().execute(
-        DecryptRequest(world.user.id, encrypted_data, iv, raw_data, signature)
+        DecryptRequest(world.user.id, "default", encrypted_data, iv, raw_data, signature)
     )
 
     assert decrypted.data == PROFILE
     with pytest.raises(SignatureMismatch):
         await world.decrypt().execute(
-            DecryptRequest(world.user.id, encrypted_data, iv, raw_data + " ", signature)
+            DecryptRequest(world.user.id, "default", encrypted_data, iv, raw_data + " ", signature)
         )
 
 
@@ -229,7 +252,7 @@ async def test_raw_data_and_signature_come_both_or_neither(
 
     with pytest.raises(InvalidRequest, match="both or neither"):
         await world.decrypt().execute(
-            DecryptRequest(world.user.id, *encrypt(PROFILE, KEY_1), raw_data, signature)
+            DecryptRequest(world.user.id, "default", *encrypt(PROFILE, KEY_1), raw_data, signature)
         )
 
 
@@ -238,7 +261,9 @@ async def test_data_of_another_app_is_a_watermark_mismatch(world: Platform) -> N
     other = {"watermark": {"appid": "wx-other", "timestamp": 1}}
 
     with pytest.raises(WatermarkMismatch):
-        await world.decrypt().execute(DecryptRequest(world.user.id, *encrypt(other, KEY_1)))
+        await world.decrypt().execute(
+            DecryptRequest(world.user.id, "default", *encrypt(other, KEY_1))
+        )
 
 
 # ---- session-key check -------------------------------------------------------------------------
@@ -247,7 +272,7 @@ async def test_data_of_another_app_is_a_watermark_mismatch(world: Platform) -> N
 async def test_the_newest_session_key_is_valid(world: Platform) -> None:
     await world.log_in(KEY_1)
 
-    state = await world.check().execute(CheckSessionKeyRequest(world.user.id))
+    state = await world.check().execute(CheckSessionKeyRequest(world.user.id, "default"))
 
     assert state.valid is True
     assert [api for api, _ in world.wechat.calls] == ["check_session"]
@@ -257,7 +282,7 @@ async def test_a_session_key_that_wechat_rotated_is_invalid(world: Platform) -> 
     await world.log_in(KEY_1)
     world.wechat.session_keys[OPENID] = KEY_2  # wx.login again, but no login at the service
 
-    state = await world.check().execute(CheckSessionKeyRequest(world.user.id))
+    state = await world.check().execute(CheckSessionKeyRequest(world.user.id, "default"))
 
     assert state.valid is False
 
@@ -265,7 +290,7 @@ async def test_a_session_key_that_wechat_rotated_is_invalid(world: Platform) -> 
 async def test_without_a_kept_session_key_it_is_invalid_and_wechat_is_not_asked(
     world: Platform,
 ) -> None:
-    state = await world.check().execute(CheckSessionKeyRequest(world.user.id))
+    state = await world.check().execute(CheckSessionKeyRequest(world.user.id, "default"))
 
     assert state.valid is False
     assert world.wechat.calls == []
@@ -275,7 +300,7 @@ async def test_checking_the_session_key_of_a_vanished_user_is_unauthorized(
     world: Platform,
 ) -> None:
     with pytest.raises(Unauthorized):
-        await world.check().execute(CheckSessionKeyRequest(world.user.id + 1))
+        await world.check().execute(CheckSessionKeyRequest(world.user.id + 1, "default"))
 
 
 # ---- subscribe messages ----------------------------------------------------------------------
@@ -347,9 +372,7 @@ async def test_a_malformed_message_is_an_invalid_request(
 async def test_optional_message_fields_may_be_left_out(world: Platform) -> None:
     world.wechat.subscriptions.add((OPENID, TEMPLATE))
 
-    await world.send().execute(
-        message(world.user.id, page=None, miniprogram_state=None, lang=None)
-    )
+    await world.send().execute(message(world.user.id, page=None, miniprogram_state=None, lang=None))
 
     assert world.wechat.sent[0].lang is None
 
@@ -378,3 +401,20 @@ async def test_a_message_refused_for_its_token_is_sent_once_with_a_new_token(
 
     assert len(world.wechat.sent) == 1
     assert len(world.wechat.calls) == 2
+
+
+# ---- platforms without the feature -----------------------------------------------------------
+
+
+async def test_features_an_apps_platform_lacks_are_unsupported(world: Platform) -> None:
+    calls = [
+        world.phone().execute(GetPhoneNumberRequest(world.user.id, "pay", "phone-code-1")),
+        world.decrypt().execute(DecryptRequest(world.user.id, "pay", *encrypt(PROFILE, KEY_1))),
+        world.check().execute(CheckSessionKeyRequest(world.user.id, "pay")),
+        world.send().execute(message(world.user.id, app="pay")),
+    ]
+    for call in calls:
+        with pytest.raises(UnsupportedByPlatform) as raised:
+            await call
+        assert raised.value.code == "unsupported_by_platform"
+    assert world.wechat.token_fetches == 0

@@ -10,7 +10,8 @@ Layout (``P`` is the key prefix, ``REDIS_KEY_PREFIX``; ``S`` is ``SESSION_SECRET
     ``session_key`` of each of the user's apps, a JSON object by app id;
   - one field per session, named by the first 16 bytes of HMAC-SHA256(S, token) (the token is
     never stored), valued ``"<expires_at> <login_at> <max_expires_at> <app> <platform>"``, times
-    in Unix ms;
+    in Unix ms; the session's id is the route followed by that field in URL-safe base64 (38
+    characters);
   - ``out``: ``"<op id> <until ms>"`` of the last logout, so a logout repeated after a lost reply
     answers as the first did (below).
 
@@ -55,6 +56,8 @@ from domain.entities import LoginSession
 from domain.ports import NewLogin, SessionStore
 
 _ROUTE = re.compile(r"[A-Za-z0-9_-]{16}")
+_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{38}")
+"""A session's id: the route of its user's hash, then its field in URL-safe base64."""
 _OUT_MS = 60_000
 
 # Shared by the scripts: Redis's clock in ms, and whether a field is a session's (16 bytes).
@@ -181,12 +184,33 @@ class RedisSessionStore(SessionStore):
             await self._record(keys=keys, args=args)
         return token
 
+    def session_id(self, token: str) -> str | None:
+        route, dot, _ = token.partition(".")
+        if not dot or not _ROUTE.fullmatch(route):
+            return None
+        return route + base64.urlsafe_b64encode(self._field(token)).rstrip(b"=").decode()
+
     async def get(self, token: str) -> LoginSession | None:
-        key = self._key_of(token)
-        if key is None:
+        session_id = self.session_id(token)
+        return None if session_id is None else await self.get_by_id(session_id)
+
+    async def extend(self, token: str, expires_at: float) -> None:
+        session_id = self.session_id(token)
+        if session_id is not None:
+            await self.extend_by_id(session_id, expires_at)
+
+    async def logout(self, token: str, *, everywhere: bool) -> bool:
+        session_id = self.session_id(token)
+        return session_id is not None and await self.logout_by_id(
+            session_id, everywhere=everywhere
+        )
+
+    async def get_by_id(self, session_id: str) -> LoginSession | None:
+        located = self._locate(session_id)
+        if located is None:
             return None
         with store_errors():
-            found = await self._get(keys=[key], args=[self._field(token)])
+            found = await self._get(keys=[located[0]], args=[located[1]])
         if not found:
             return None
         value, user_id, created = found
@@ -203,21 +227,21 @@ class RedisSessionStore(SessionStore):
             platform=platform,
         )
 
-    async def extend(self, token: str, expires_at: float) -> None:
-        key = self._key_of(token)
-        if key is None:
+    async def extend_by_id(self, session_id: str, expires_at: float) -> None:
+        located = self._locate(session_id)
+        if located is None:
             return
         with store_errors():
-            await self._extend(keys=[key], args=[self._field(token), to_ms(expires_at)])
+            await self._extend(keys=[located[0]], args=[located[1], to_ms(expires_at)])
 
-    async def logout(self, token: str, *, everywhere: bool) -> bool:
-        key = self._key_of(token)
-        if key is None:
+    async def logout_by_id(self, session_id: str, *, everywhere: bool) -> bool:
+        located = self._locate(session_id)
+        if located is None:
             return False
         op = secrets.token_urlsafe(12)
         with store_errors():
             ended = await self._logout(
-                keys=[key], args=[self._field(token), int(everywhere), op, _OUT_MS]
+                keys=[located[0]], args=[located[1], int(everywhere), op, _OUT_MS]
             )
         return bool(ended)
 
@@ -242,9 +266,9 @@ class RedisSessionStore(SessionStore):
     def _field(self, token: str) -> bytes:
         return hmac.digest(self._secret, token.encode(), hashlib.sha256)[:16]
 
-    def _key_of(self, token: str) -> bytes | None:
-        """The user's hash from the token's route; ``None`` for a token of another form."""
-        route, dot, _ = token.partition(".")
-        if not dot or not _ROUTE.fullmatch(route):
+    def _locate(self, session_id: str) -> tuple[bytes, bytes] | None:
+        """The user's hash and the session's field; ``None`` for an id of another form."""
+        if not _SESSION_ID.fullmatch(session_id):
             return None
-        return self._users + route.encode()
+        field = base64.urlsafe_b64decode(session_id[16:] + "==")
+        return self._users + session_id[:16].encode(), field

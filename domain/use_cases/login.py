@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from domain.apps import AppDirectory, naming_platform
+from domain.credentials import Credentials
 from domain.entities import Identity, LoginSession
 from domain.errors import RateLimited
 from domain.ports import Clock, NewLogin, RateLimiter, SessionStore, UserRepository
@@ -25,6 +26,9 @@ class LoginResult:
     expires_in: int
     user_id: int
     created: bool
+    refresh_token: str | None = None
+    """JWT mode: the refresh token, and the seconds it has left."""
+    refresh_expires_in: int | None = None
 
 
 class LoginUseCase:
@@ -41,7 +45,8 @@ class LoginUseCase:
     - the session, the user's newest ``session_key`` and the code's result are written in one
       step, last, so a failed login leaves no token that works; when the login fails after
       WeChat answered, the code's result is recorded anyway (the code is spent at WeChat);
-    - other tokens of the user live on.
+    - other tokens of the user live on;
+    - the client gets its session's tokens in the configured format (see ``Credentials``).
     """
 
     def __init__(
@@ -50,6 +55,7 @@ class LoginUseCase:
         apps: AppDirectory,
         users: UserRepository,
         sessions: SessionStore,
+        credentials: Credentials,
         rate_limiter: RateLimiter,
         clock: Clock,
         policy: SessionPolicy,
@@ -58,6 +64,7 @@ class LoginUseCase:
         self._apps = apps
         self._users = users
         self._sessions = sessions
+        self._credentials = credentials
         self._rate_limiter = rate_limiter
         self._clock = clock
         self._policy = policy
@@ -97,6 +104,12 @@ class LoginUseCase:
         except BaseException:  # a cancelled login (client gone, timeout) spent the code too
             await exchange.remember(request.code, wechat)
             raise
+        issued = await self._credentials.for_login(token, session, now)
         return LoginResult(
-            token=token, expires_in=session.expires_in(now), user_id=user.id, created=created
+            token=issued.token,
+            expires_in=issued.expires_in,
+            user_id=user.id,
+            created=created,
+            refresh_token=issued.refresh_token,
+            refresh_expires_in=issued.refresh_expires_in,
         )

@@ -69,9 +69,10 @@ async def test_the_spec_describes_every_route_its_bodies_errors_and_security(
     described = {(path, method) for path, ops in spec["paths"].items() for method in ops}
     assert served == described
     assert {path for path, _ in described} == {
-        "/api/v1/login", "/api/v1/me", "/api/v1/logout", "/api/v1/me/phone",
+        "/api/v1/login", "/api/v1/me", "/api/v1/auth", "/api/v1/logout", "/api/v1/me/phone",
         "/api/v1/me/decrypt", "/api/v1/me/session-key", "/api/v1/admin/messages",
-        "/healthz", "/readyz", "/metrics",
+        "/healthz", "/readyz", "/metrics", "/api/v1/introspect", "/api/v1/token/refresh",
+        "/.well-known/jwks.json", "/.well-known/openid-configuration",
     }
     error = {"$ref": "#/components/schemas/Error"}
     for path, operations in spec["paths"].items():
@@ -194,17 +195,19 @@ class UndyingSessions(InMemorySessionStore):
 
     async def record_login(self, login: NewLogin) -> str:
         await super().record_login(login)
-        self._sessions.set(self._hash(FUZZ_TOKEN), login.session, login.session.expires_at)
+        self._sessions.set(
+            self.session_id(FUZZ_TOKEN), login.session, login.session.expires_at
+        )
         return FUZZ_TOKEN
 
-    async def logout(self, token: str, *, everywhere: bool) -> bool:
-        return await self.get(token) is not None
+    async def logout_by_id(self, session_id: str, *, everywhere: bool) -> bool:
+        return await self.get_by_id(session_id) is not None
 
 
 async def test_schemathesis_finds_no_server_error_and_no_response_outside_the_spec(
     clock: FakeClock, tmp_path: Path
 ) -> None:
-    container = make_container({**ENV, "ADMIN_TOKEN": FUZZ_TOKEN})
+    container = make_container({**ENV, "ADMIN_TOKEN": FUZZ_TOKEN, "SERVICE_TOKEN": FUZZ_TOKEN})
     wechat = InMemoryWeChatGateway()
     wechat.add_code("alice-code-1", "openid-alice")
     container.platforms.override(providers.Object({"default": PlatformClients(wechat)}))

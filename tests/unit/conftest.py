@@ -15,6 +15,7 @@ from adapters.memory import (
 )
 from domain.apps import AppDirectory, AppServices
 from domain.code_exchange import CodeExchange, ExchangeTimings
+from domain.credentials import OpaqueCredentials
 from domain.entities import App
 from domain.use_cases.authenticate import AuthenticateUseCase
 from domain.use_cases.login import LoginUseCase
@@ -45,6 +46,7 @@ class World:
             apps=apps or AppDirectory([AppServices(APP, self.exchange)]),
             users=self.users,
             sessions=self.sessions,
+            credentials=OpaqueCredentials(sessions=self.sessions),
             rate_limiter=InMemoryRateLimiter(clock=self.clock),
             clock=self.clock,
             policy=self.policy,
@@ -52,10 +54,17 @@ class World:
         )
 
     def authenticate_use_case(self) -> AuthenticateUseCase:
-        return AuthenticateUseCase(sessions=self.sessions, clock=self.clock, policy=self.policy)
+        return AuthenticateUseCase(
+            sessions=self.sessions,
+            credentials=OpaqueCredentials(sessions=self.sessions),
+            clock=self.clock,
+            policy=self.policy,
+        )
 
     def logout_use_case(self) -> LogoutUseCase:
-        return LogoutUseCase(sessions=self.sessions)
+        return LogoutUseCase(
+            sessions=self.sessions, credentials=OpaqueCredentials(sessions=self.sessions)
+        )
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dependency_injector import containers, providers
 from prometheus_client import CollectorRegistry
 
+from adapters.access_tokens import JoserfcAccessTokenSigner
 from adapters.apps import app_directory, open_platforms
 from adapters.audit import open_audit_trail
 from adapters.crypto import CryptographyCipher
@@ -18,9 +19,11 @@ from adapters.memory import (
     InMemoryRateLimiter,
     InMemorySessionStore,
 )
+from adapters.memory.refresh_tokens import InMemoryRefreshTokenStore
 from adapters.redis.client import open_redis
 from adapters.redis.code_exchange import RedisCodeExchangeRegistry
 from adapters.redis.rate_limit import RedisRateLimiter
+from adapters.redis.refresh_tokens import RedisRefreshTokenStore
 from adapters.redis.sessions import RedisSessionStore
 from adapters.sqlalchemy.accounts import SqlAlchemyAccountStore
 from adapters.sqlalchemy.engine import open_engine
@@ -32,6 +35,7 @@ from adapters.webhooks import run_webhooks
 from adapters.wechat.http import open_client_session
 from domain.access_token import TokenTimings
 from domain.code_exchange import ExchangeTimings
+from domain.credentials import JwtCredentials, OpaqueCredentials
 from domain.use_cases.accounts import (
     BanUseCase,
     DeleteAccountUseCase,
@@ -50,6 +54,7 @@ from domain.use_cases.my_sessions import ListMySessionsUseCase, RevokeMySessionU
 from domain.use_cases.phone import GetPhoneNumberUseCase
 from domain.use_cases.policy import SessionPolicy
 from domain.use_cases.readiness import ReadinessUseCase
+from domain.use_cases.refresh import RefreshUseCase
 from domain.use_cases.send_message import SendMessageUseCase
 
 
@@ -103,6 +108,30 @@ class Container(containers.DeclarativeContainer):
             key_prefix=config.redis_key_prefix,
             registry=redis_code_registry,
             legacy_app=config.legacy_app,
+        ),
+    )
+    refresh_tokens = providers.Selector(
+        config.sessions_backend,
+        memory=providers.Singleton(
+            InMemoryRefreshTokenStore, clock=clock, session_secret=config.session_secret
+        ),
+        redis=providers.Singleton(
+            RedisRefreshTokenStore,
+            client=redis_client,
+            session_secret=config.session_secret,
+            key_prefix=config.redis_key_prefix,
+        ),
+    )
+    access_token_signer = providers.Selector(
+        config.token_format,
+        opaque=providers.Object(None),
+        jwt=providers.Singleton(
+            JoserfcAccessTokenSigner,
+            signing_key=config.jwt.signing_key,
+            verify_keys=config.jwt.verify_keys,
+            issuer=config.token_issuer,
+            audience=config.token_audience,
+            clock=clock,
         ),
     )
     rate_limiter = providers.Selector(
@@ -176,11 +205,24 @@ class Container(containers.DeclarativeContainer):
         timings=providers.Singleton(ExchangeTimings, pending_ttl=config.code_pending_seconds),
         metrics=port_metrics,
     )
+    jwt_credentials = providers.Singleton(
+        JwtCredentials,
+        sessions=timed_sessions,
+        signer=access_token_signer,
+        refresh_tokens=refresh_tokens,
+        access_ttl=config.access_token_ttl_seconds,
+    )
+    credentials = providers.Selector(
+        config.token_format,
+        opaque=providers.Singleton(OpaqueCredentials, sessions=timed_sessions),
+        jwt=jwt_credentials,
+    )
     login_use_case = providers.Factory(
         LoginUseCase,
         apps=apps,
         users=timed_users,
         sessions=timed_sessions,
+        credentials=credentials,
         rate_limiter=rate_limiter,
         clock=clock,
         policy=policy,
@@ -188,10 +230,27 @@ class Container(containers.DeclarativeContainer):
         audit=audit_trail,
     )
     authenticate_use_case = providers.Factory(
-        AuthenticateUseCase, sessions=timed_sessions, clock=clock, policy=policy
+        AuthenticateUseCase,
+        sessions=timed_sessions,
+        credentials=credentials,
+        clock=clock,
+        policy=policy,
     )
     logout_use_case = providers.Factory(
-        LogoutUseCase, sessions=timed_sessions, audit=audit_trail, clock=clock
+        LogoutUseCase, sessions=timed_sessions, credentials=credentials, audit=audit_trail,
+        clock=clock,
+    )
+    refresh_use_case = providers.Selector(
+        config.token_format,
+        opaque=providers.Object(None),
+        jwt=providers.Factory(
+            RefreshUseCase,
+            sessions=timed_sessions,
+            refresh_tokens=refresh_tokens,
+            credentials=jwt_credentials,
+            clock=clock,
+            policy=policy,
+        ),
     )
     readiness_use_case = providers.Factory(
         ReadinessUseCase, sessions=timed_sessions, users=timed_users

@@ -139,6 +139,9 @@ class UserStore(UserRepository, Protocol):
 SESSIONS: Port[SessionStore] = Port(
     (SessionStore,),
     lambda metrics: StoreTimer("sessions", metrics.session_store_seconds),
+    # By token or by the session's id, one operation each (the labels dashboards know).
+    labels={"get_by_id": "get", "extend_by_id": "extend", "logout_by_id": "logout"},
+    pure=frozenset({"session_id"}),
 )
 USERS: Port[UserStore] = Port(
     (UserStore,), lambda metrics: StoreTimer("users", metrics.user_store_seconds)

@@ -68,9 +68,6 @@ class LoginSession:
     """The id of the app the login came from (tokens issued before apps existed: the
     deployment's WeChat app)."""
     platform: str = "wechat"
-    id: str = ""
-    """The session's id (``SessionInfo.id``), as the store reports it (empty before it is
-    stored)."""
 
     def expires_in(self, now: float) -> int:
         """Whole seconds left, never negative."""

@@ -53,6 +53,21 @@ class SessionNotFound(DomainError):
 
     code = "not_found"
     message = "No such session."
+class RefreshRefused(DomainError):
+    """Base of a refused refresh token (JWT mode)."""
+
+
+class InvalidRefreshToken(RefreshRefused):
+    code = "invalid_refresh_token"
+    message = "The refresh token is unknown, expired or revoked; log in again."
+
+
+class RefreshTokenReused(RefreshRefused):
+    """A refresh token used again after its reuse window: a stolen token was replayed, so its
+    whole session was ended."""
+
+    code = "refresh_token_reused"
+    message = "The refresh token was used already; the session is ended. Log in again."
 
 
 class RetryLater(DomainError):

@@ -106,7 +106,8 @@ class SessionStore(Protocol):
         ...
 
     async def revoke(self, user_id: int, session_id: str) -> bool:
-        """End the user's session with this id; ``False`` when it is not one of its live ones."""
+        """End the user's session with this id (``session_id``'s); ``False`` when it is not one
+        of its live ones (another user's, an ended one, no session id at all)."""
         ...
 
     async def revoke_all(self, user_id: int, *, fence_until: float | None = None) -> None:
@@ -117,6 +118,23 @@ class SessionStore(Protocol):
 
     async def unfence(self, user_id: int) -> None:
         """Lift the fence of ``revoke_all`` (an unban)."""
+        ...
+
+    def session_id(self, token: str) -> str | None:
+        """The id of this token's session (no I/O): opaque, stable for the session's life, and
+        never a token itself; ``None`` for a token of a form this store never issues."""
+        ...
+
+    async def get_by_id(self, session_id: str) -> LoginSession | None:
+        """As :meth:`get`, for the session with this id."""
+        ...
+
+    async def extend_by_id(self, session_id: str, expires_at: float) -> None:
+        """As :meth:`extend`, for the session with this id."""
+        ...
+
+    async def logout_by_id(self, session_id: str, *, everywhere: bool) -> int | None:
+        """As :meth:`logout`, for the session with this id."""
         ...
 
     async def session_key(self, user_id: int, app: str) -> str | None:
@@ -188,4 +206,56 @@ class RateLimiter(Protocol):
     async def hit(self, key: str, *, limit: int, window: int, now: float) -> int | None:
         """Count one event for ``key``; return ``None`` if within ``limit`` per ``window``
         seconds, else the seconds until the window resets."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class AccessTokenClaims:
+    """What a signed access token says (JWT mode). Times are Unix seconds."""
+
+    user_id: int
+    session_id: str
+    app: str
+    platform: str
+    issued_at: float
+    expires_at: float
+
+
+class AccessTokenSigner(Protocol):
+    """Signs access tokens, verifies them, and publishes the keys that verify them."""
+
+    def sign(self, claims: AccessTokenClaims) -> str:
+        """A token of ``claims``, signed with the current signing key."""
+        ...
+
+    def verify(self, token: str) -> AccessTokenClaims | None:
+        """The claims of a token signed by a published key for this issuer and audience and not
+        expired; ``None`` for anything else, however malformed."""
+        ...
+
+    def jwks(self) -> dict[str, object]:
+        """The public keys as a JSON Web Key Set: the signing key and every verify key."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshTokenUse:
+    """A refresh token's session, and when the token was first used."""
+
+    session_id: str
+    first_used_at: float
+
+
+class RefreshTokenStore(Protocol):
+    """Refresh tokens (JWT mode). The store makes them and keeps only a keyed hash of them."""
+
+    async def issue(self, session_id: str, *, expires_at: float) -> str:
+        """A new refresh token of this session, known until ``expires_at``."""
+        ...
+
+    async def use(self, token: str, *, now: float) -> RefreshTokenUse | None:
+        """Record a use of ``token`` at ``now``, and return its session and the time of its
+        first use (``now`` for the first; of concurrent first uses, exactly one time is kept
+        and all report it). ``None`` for a token unknown or past its expiry. A repeat after a
+        lost reply answers as the first did."""
         ...

@@ -41,7 +41,7 @@ async def my_sessions(request: Request) -> HTTPResponse:
     sessions = await use_cases_of(request).list_my_sessions.execute(
         MySessionsRequest(user_id=current.session.user_id)
     )
-    return json_response(bodies.sessions_body(sessions, current.session.id))
+    return json_response(bodies.sessions_body(sessions, current.session_id))
 
 
 async def revoke_my_session(request: Request, session_id: str) -> HTTPResponse:

@@ -112,6 +112,10 @@ async def _open_resources(app: Sanic[Any, Any]) -> None:
         await webhooks
     app.ctx.trusted_proxy_count = container.config.trusted_proxy_count()
     app.ctx.admin_token = container.config.admin_token()
+    app.ctx.service_token = container.config.service_token()
+    app.ctx.token_issuer = container.config.token_issuer()
+    signer = container.access_token_signer()
+    app.ctx.jwks = None if signer is None else orjson.dumps(signer.jwks())
     logger.info("worker ready", extra={"event": "worker_started"})
 
 

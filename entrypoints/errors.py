@@ -30,6 +30,7 @@ logger = logging.getLogger("weapp_login.errors")
 STATUS_BY_ERROR: dict[type[domain.DomainError], int] = {
     domain.InvalidRequest: 400,
     domain.Unauthorized: 401,
+    domain.RefreshRefused: 401,
     domain.InvalidCode: 401,
     domain.UserBlocked: 403,
     domain.UserBanned: 403,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,8 +14,10 @@ from sanic import HTTPResponse, Request
 from sanic.exceptions import NotFound
 
 from domain.accounts import Origin
+from domain.bearer import BEARER_TOKEN
+from domain.credentials import Issued
 from domain.entities import LoginSession
-from domain.errors import DomainError, Unauthorized
+from domain.errors import DomainError, InvalidRequest, Unauthorized
 from domain.use_cases.accounts import (
     BanUseCase,
     DeleteAccountUseCase,
@@ -32,10 +35,11 @@ from domain.use_cases.logout import LogoutRequest, LogoutUseCase
 from domain.use_cases.my_sessions import ListMySessionsUseCase, RevokeMySessionUseCase
 from domain.use_cases.phone import GetPhoneNumberRequest, GetPhoneNumberUseCase
 from domain.use_cases.readiness import ReadinessUseCase
+from domain.use_cases.refresh import RefreshRequest, RefreshUseCase
 from domain.use_cases.send_message import SendMessageRequest, SendMessageUseCase
 from entrypoints import schemas
 from entrypoints.errors import error_response
-from entrypoints.http import client_address_of, token_of
+from entrypoints.http import client_address_of, scheme_of, token_of
 from entrypoints.version import VERSION
 
 
@@ -64,6 +68,13 @@ class UseCases:
     revoke_sessions: RevokeSessionsUseCase
     delete_account: DeleteAccountUseCase
     list_events: ListEventsUseCase
+    refresh: RefreshUseCase | None
+    """``None`` in the opaque token format (the refresh endpoint answers 404 then)."""
+
+
+NO_STORE = {"Cache-Control": "no-store"}
+_HOST = re.compile(r"[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?")
+"""A host name or address, with an optional port: what a discovery document may quote."""
 
 
 def use_cases_of(request: Request) -> UseCases:
@@ -92,16 +103,90 @@ async def login(request: Request) -> HTTPResponse:
         logins.labels(error.code).inc()
         raise
     logins.labels("ok").inc()
+    issued = Issued(result.token, result.expires_in, result.refresh_token,
+                    result.refresh_expires_in)
+    return _tokens(issued, user_id=result.user_id, created=result.created)
+
+
+def _tokens(issued: Issued, *, user_id: int, created: bool) -> HTTPResponse:
+    """The answer of a login or a refresh: the tokens, in the body and in ``Authorization``."""
     body: schemas.LoginResponse = {
-        "token": result.token,
+        "token": issued.token,
         "token_type": "Bearer",
-        "expires_in": result.expires_in,
-        "user": {"id": result.user_id, "created": result.created},
+        "expires_in": issued.expires_in,
+        "user": {"id": user_id, "created": created},
     }
+    if issued.refresh_token is not None and issued.refresh_expires_in is not None:
+        body["refresh_token"] = issued.refresh_token
+        body["refresh_expires_in"] = issued.refresh_expires_in
     return json_response(
         body,
-        headers={"Authorization": f"Bearer {result.token}", "Cache-Control": "no-store"},
+        headers={"Authorization": f"Bearer {issued.token}", "Cache-Control": "no-store"},
     )
+
+
+async def refresh(request: Request) -> HTTPResponse:
+    use_case = use_cases_of(request).refresh
+    if use_case is None:
+        raise NotFound()
+    body = schemas.read(schemas.REFRESH, request.body)
+    result = await use_case.execute(RefreshRequest(refresh_token=body["refresh_token"]))
+    return _tokens(result.issued, user_id=result.user_id, created=False)
+
+
+async def introspect(request: Request) -> HTTPResponse:
+    """RFC 7662 for the team's services: whether a user's token is valid, and its claims."""
+    service_token: str | None = request.app.ctx.service_token
+    if service_token is None:
+        raise NotFound()
+    if not hmac.compare_digest(token_of(request).encode(), service_token.encode()):
+        raise Unauthorized()
+    token = schemas.introspected_token(request.body, request.content_type)
+    inactive: schemas.Introspection = {"active": False}
+    if not BEARER_TOKEN.fullmatch(token):
+        return json_response(inactive, headers=NO_STORE)
+    try:
+        current = await use_cases_of(request).authenticate.execute(AuthenticateRequest(token))
+    except Unauthorized:
+        return json_response(inactive, headers=NO_STORE)
+    session = current.session
+    body: schemas.Introspection = {
+        "active": True,
+        "sub": str(session.user_id),
+        "sid": current.session_id,
+        "app": session.app,
+        "platform": session.platform,
+        "iat": int(current.issued_at),
+        "exp": int(current.expires_at),
+        "token_type": "access_token",
+        "iss": request.app.ctx.token_issuer,
+    }
+    return json_response(body, headers=NO_STORE)
+
+
+async def jwks(request: Request) -> HTTPResponse:
+    published: bytes | None = request.app.ctx.jwks
+    if published is None:
+        raise NotFound()
+    return HTTPResponse(published, headers={"Cache-Control": "public, max-age=300"},
+                        content_type="application/json")
+
+
+async def openid_configuration(request: Request) -> HTTPResponse:
+    if request.app.ctx.jwks is None:
+        raise NotFound()
+    host = request.host
+    if not _HOST.fullmatch(host):
+        raise InvalidRequest("The Host header is not a host name.")
+    base = f"{scheme_of(request, request.app.ctx.trusted_proxy_count)}://{host}"
+    body: schemas.Discovery = {
+        "issuer": request.app.ctx.token_issuer,
+        "jwks_uri": f"{base}/.well-known/jwks.json",
+        "token_endpoint": f"{base}/api/v1/token/refresh",
+        "introspection_endpoint": f"{base}/api/v1/introspect",
+        "id_token_signing_alg_values_supported": ["EdDSA"],
+    }
+    return json_response(body, headers={"Cache-Control": "public, max-age=300"})
 
 
 async def me(request: Request) -> HTTPResponse:
@@ -119,6 +204,24 @@ async def me(request: Request) -> HTTPResponse:
         "expires_in": current.expires_in,
     }
     return json_response(body)
+
+
+async def auth(request: Request) -> HTTPResponse:
+    """Forward auth: a reverse proxy's sub-request asks who the bearer of a token is."""
+    current = await use_cases_of(request).authenticate.execute(
+        AuthenticateRequest(token=token_of(request))
+    )
+    session = current.session
+    return HTTPResponse(
+        status=204,
+        headers={
+            "X-User-Id": str(session.user_id),
+            "X-Session-Id": current.session_id,
+            "X-App": session.app,
+            "X-Platform": session.platform,
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 async def logout(request: Request) -> HTTPResponse:

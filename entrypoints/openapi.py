@@ -39,6 +39,14 @@ HEADERS: dict[str, Schema] = {
                    "schema": {"type": "string", "pattern": "^[0-9]+$"}},
     "WwwAuthenticate": {"description": "`Bearer` on a refused login token.",
                         "schema": {"type": "string"}},
+    "UserId": {"description": "The user's id.", "required": True,
+               "schema": {"type": "string", "pattern": "^[0-9]+$"}},
+    "SessionId": {"description": "The session's id: opaque, stable for the session's life, "
+                  "never a token.", "required": True, "schema": {"type": "string"}},
+    "App": {"description": "The app of the login that made the session.", "required": True,
+            "schema": {"type": "string"}},
+    "Platform": {"description": "That app's platform.", "required": True,
+                 "schema": {"type": "string"}},
     "BearerAuthorization": {"description": "`Bearer <token>`, the token of the body again.",
                             "required": True, "schema": {"type": "string"}},
 }
@@ -49,6 +57,8 @@ SECURITY_SCHEMES = {
                             "(the bare `Authorization: <token>` is accepted too)."},
     "admin": {"type": "http", "scheme": "bearer",
               "description": "The back office's ADMIN_TOKEN."},
+    "service": {"type": "http", "scheme": "bearer",
+                "description": "SERVICE_TOKEN, held by the team's other services."},
 }
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ WECHAT_CALL = (domain.RateLimited, domain.WeChatBusy, domain.StoreUnavailable,
 """What every call to a platform can end in (the login's 429, 502, 503 and 504)."""
 
 USER = (domain.Unauthorized,)
+FORWARD_AUTH_HEADERS = {"X-User-Id": "UserId", "X-Session-Id": "SessionId", "X-App": "App",
+                        "X-Platform": "Platform"}
 MALFORMED = (domain.InvalidRequest, PayloadTooLarge)
 
 ADMIN = (*USER, NotFound, platform.UnknownUser, domain.StoreUnavailable)
@@ -100,6 +102,50 @@ ROUTES = (
         summary="The logged-in user; slides the token",
         replies=[Reply(200, "The user and the token's remaining life.", body.MeResponse)],
         errors=[*USER, domain.StoreUnavailable],
+    ),
+    Route(
+        "GET", "/api/v1/auth", handlers.auth, tag="tokens", security="user",
+        summary="Forward auth: who holds this token; slides it",
+        description="For a reverse proxy's sub-request (nginx `auth_request`): 204 with the "
+        "user's headers for a valid token, else 401. Never rate-limited.",
+        replies=[Reply(204, "The token is valid.", headers=FORWARD_AUTH_HEADERS)],
+        errors=[*USER, domain.StoreUnavailable],
+    ),
+    Route(
+        "POST", "/api/v1/introspect", handlers.introspect, tag="tokens", security="service",
+        summary="Introspection (RFC 7662): is this user token valid; slides it",
+        description="Needs SERVICE_TOKEN (404 when it is unset). The token as JSON "
+        "`{\"token\": …}` or as the form field `token` "
+        "(`application/x-www-form-urlencoded`).",
+        body=body.IntrospectRequest,
+        replies=[Reply(200, "`active` and, for a valid token, its claims.", body.Introspection)],
+        errors=[*MALFORMED, *USER, NotFound, domain.StoreUnavailable],
+    ),
+    Route(
+        "POST", "/api/v1/token/refresh", handlers.refresh, tag="tokens",
+        summary="JWT mode: new tokens for a refresh token",
+        description="404 in the opaque token format. A refresh token still refreshes within "
+        "10 s of its first use; used later, its session ends.",
+        body=body.RefreshRequest,
+        replies=[Reply(200, "New tokens of the same session.", body.LoginResponse,
+                       headers={"Authorization": "BearerAuthorization"})],
+        errors=[*MALFORMED, domain.InvalidRefreshToken, domain.RefreshTokenReused, NotFound,
+                domain.StoreUnavailable],
+    ),
+    Route(
+        "GET", "/.well-known/jwks.json", handlers.jwks, tag="tokens",
+        summary="JWT mode: the keys that verify access tokens",
+        description="The signing key and every verify key; 404 in the opaque token format.",
+        replies=[Reply(200, "The JSON Web Key Set.", body.Jwks)],
+        errors=[NotFound],
+    ),
+    Route(
+        "GET", "/.well-known/openid-configuration", handlers.openid_configuration,
+        tag="tokens", summary="JWT mode: the discovery document",
+        description="Issuer, JWKS, refresh and introspection endpoints (absolute URLs from the "
+        "Host the client used); 404 in the opaque token format.",
+        replies=[Reply(200, "The discovery document.", body.Discovery)],
+        errors=[domain.InvalidRequest, NotFound],
     ),
     Route(
         "POST", "/api/v1/logout", handlers.logout, tag="session", security="user",

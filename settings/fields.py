@@ -162,11 +162,22 @@ def secret(min_length: int) -> Any:
     return _checked(parse)
 
 
+def claim() -> Any:
+    """A JWT claim's value: 1 to 200 printable ASCII characters without spaces."""
+
+    def parse(raw: str) -> str:
+        if not re.fullmatch(r"[!-~]{1,200}", raw):
+            raise ValueError("must be 1 to 200 printable ASCII characters without spaces")
+        return raw
+
+    return _checked(parse)
+
+
 def bearer_token() -> Any:
     """A token clients send as ``Authorization: Bearer``: exactly what the HTTP edge accepts."""
 
     def parse(raw: str) -> str:
-        if len(raw) < 32 or not BEARER_TOKEN.fullmatch(raw):
+        if not 32 <= len(raw) <= 512 or not BEARER_TOKEN.fullmatch(raw):
             raise ValueError(f"must be 32 to 512 characters of {BEARER_TOKEN_CHARACTERS}")
         return raw
 

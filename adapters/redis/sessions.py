@@ -9,10 +9,12 @@ Layout (``P`` is the key prefix, ``REDIS_KEY_PREFIX``; ``S`` is ``SESSION_SECRET
   - ``id``: the user id; ``created``: the user's creation time (Unix ms); ``keys``: the newest
     ``session_key`` of each of the user's apps, a JSON object by app id;
   - one field per session, named by the first 16 bytes of HMAC-SHA256(S, token) (the token is
-    never stored; its URL-safe base64 is the session's id), valued
+    never stored), valued
     ``"<expires_at> <login_at> <max_expires_at> <app> <platform> <network> <user agent>"``
-    (times in Unix ms; the client's network cut to /24 or /48, or ``-``; the user agent, at
-    most 256 characters, may be absent): about 100 bytes a session;
+    (times in Unix ms; the client's network cut to /24 or /48, or ``-`` before a user agent;
+    the user agent, at most 256 characters; both left out when unknown): about 100 bytes a
+    session and its user agent; the session's id is the
+    route followed by that field in URL-safe base64 (38 characters);
   - ``fence``: Unix ms until which no session of the user is stored (a ban or a deletion, so
     that a login in flight gets no token);
   - ``out``: ``"<op id> <until ms>"`` of the last logout, so a logout repeated after a lost reply
@@ -61,8 +63,8 @@ from domain.entities import LoginSession
 from domain.ports import NewLogin, SessionStore
 
 _ROUTE = re.compile(r"[A-Za-z0-9_-]{16}")
-_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{21}[AQgw]")
-"""16 bytes in unpadded URL-safe base64: the last character carries 2 bits."""
+_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{38}")
+"""A session's id: the route of its user's hash, then its field in URL-safe base64."""
 _OUT_MS = 60_000
 
 # Shared by the scripts: Redis's clock in ms, and whether a field is a session's (16 bytes).
@@ -229,8 +231,7 @@ class RedisSessionStore(SessionStore):
         args: list[bytes | str | int] = [
             self._field(token),
             f"{expires_at} {to_ms(session.login_at)} {to_ms(session.max_expires_at)}"
-            f" {session.app} {session.platform} {login.ip or '-'}"
-            f"{'' if login.user_agent is None else ' ' + login.user_agent}",
+            f" {session.app} {session.platform}{_origin(login)}",
             session.user_id,
             to_ms(session.user_created_at),
             login.session_key,
@@ -247,13 +248,33 @@ class RedisSessionStore(SessionStore):
             stored = await self._record(keys=keys, args=args)
         return token if stored else None
 
-    async def get(self, token: str) -> LoginSession | None:
-        key = self._key_of(token)
-        if key is None:
+    def session_id(self, token: str) -> str | None:
+        route, dot, _ = token.partition(".")
+        if not dot or not _ROUTE.fullmatch(route):
             return None
-        field = self._field(token)
+        return route + _b64(self._field(token))
+
+    async def get(self, token: str) -> LoginSession | None:
+        session_id = self.session_id(token)
+        return None if session_id is None else await self.get_by_id(session_id)
+
+    async def extend(self, token: str, expires_at: float) -> None:
+        session_id = self.session_id(token)
+        if session_id is not None:
+            await self.extend_by_id(session_id, expires_at)
+
+    async def logout(self, token: str, *, everywhere: bool) -> int | None:
+        session_id = self.session_id(token)
+        if session_id is None:
+            return None
+        return await self.logout_by_id(session_id, everywhere=everywhere)
+
+    async def get_by_id(self, session_id: str) -> LoginSession | None:
+        located = self._locate(session_id)
+        if located is None:
+            return None
         with store_errors():
-            found = await self._get(keys=[key], args=[field])
+            found = await self._get(keys=[located[0]], args=[located[1]])
         if not found:
             return None
         value, user_id, created = found
@@ -264,35 +285,35 @@ class RedisSessionStore(SessionStore):
             login_at=stored.login_at,
             expires_at=stored.expires_at,
             max_expires_at=stored.max_expires_at,
-            id=session_id(field),
             app=stored.app,
             platform=stored.platform,
         )
 
-    async def extend(self, token: str, expires_at: float) -> None:
-        key = self._key_of(token)
-        if key is None:
+    async def extend_by_id(self, session_id: str, expires_at: float) -> None:
+        located = self._locate(session_id)
+        if located is None:
             return
         with store_errors():
-            await self._extend(keys=[key], args=[self._field(token), to_ms(expires_at)])
+            await self._extend(keys=[located[0]], args=[located[1], to_ms(expires_at)])
 
-    async def logout(self, token: str, *, everywhere: bool) -> int | None:
-        key = self._key_of(token)
-        if key is None:
+    async def logout_by_id(self, session_id: str, *, everywhere: bool) -> int | None:
+        located = self._locate(session_id)
+        if located is None:
             return None
         op = secrets.token_urlsafe(12)
         with store_errors():
             ended = await self._logout(
-                keys=[key], args=[self._field(token), int(everywhere), op, _OUT_MS]
+                keys=[located[0]], args=[located[1], int(everywhere), op, _OUT_MS]
             )
         return None if ended is None else int(ended)
 
     async def sessions_of(self, user_id: int) -> list[SessionInfo]:
+        route = self._route(user_id)
         with store_errors():
             found = await self._sessions(keys=[self._user_key(user_id)], args=[])
         sessions = [
             SessionInfo(
-                id=session_id(field), app=stored.app, platform=stored.platform,
+                id=route + _b64(field), app=stored.app, platform=stored.platform,
                 created_at=stored.login_at, expires_at=stored.expires_at, ip=stored.ip,
                 user_agent=stored.user_agent,
             )
@@ -304,11 +325,11 @@ class RedisSessionStore(SessionStore):
         return sorted(sessions, key=lambda info: info.created_at, reverse=True)
 
     async def revoke(self, user_id: int, session_id: str) -> bool:
-        field = field_of(session_id)
-        if field is None:
-            return False
+        located = self._locate(session_id)
+        if located is None or located[0] != self._user_key(user_id):
+            return False  # no session id, or another user's
         with store_errors():
-            return bool(await self._revoke(keys=[self._user_key(user_id)], args=[field]))
+            return bool(await self._revoke(keys=[located[0]], args=[located[1]]))
 
     async def revoke_all(self, user_id: int, *, fence_until: float | None = None) -> None:
         fence = 0 if fence_until is None else to_ms(fence_until)
@@ -356,21 +377,22 @@ class RedisSessionStore(SessionStore):
     def _field(self, token: str) -> bytes:
         return hmac.digest(self._secret, token.encode(), hashlib.sha256)[:16]
 
-    def _key_of(self, token: str) -> bytes | None:
-        """The user's hash from the token's route; ``None`` for a token of another form."""
-        route, dot, _ = token.partition(".")
-        if not dot or not _ROUTE.fullmatch(route):
+    def _locate(self, session_id: str) -> tuple[bytes, bytes] | None:
+        """The user's hash and the session's field; ``None`` for an id of another form."""
+        if not _SESSION_ID.fullmatch(session_id):
             return None
-        return self._users + route.encode()
+        field = base64.urlsafe_b64decode(session_id[16:] + "==")
+        return self._users + session_id[:16].encode(), field
 
 
-def session_id(field: bytes) -> str:
-    """A session's id: its field's name in URL-safe base64, unpadded (22 characters)."""
-    return base64.urlsafe_b64encode(field).decode().rstrip("=")
+def _b64(field: bytes) -> str:
+    """A session's field in unpadded URL-safe base64 (the end of its id)."""
+    return base64.urlsafe_b64encode(field).rstrip(b"=").decode()
 
 
-def field_of(session_id: str) -> bytes | None:
-    """The field a session id names; ``None`` for a string that is no session id."""
-    if not _SESSION_ID.fullmatch(session_id):
-        return None
-    return base64.urlsafe_b64decode(session_id + "==")
+def _origin(login: NewLogin) -> str:
+    """The end of a session's value: `` <network> <user agent>``, only what is known (a login
+    of neither keeps the value as short as before)."""
+    if login.user_agent is not None:
+        return f" {login.ip or '-'} {login.user_agent}"
+    return "" if login.ip is None else f" {login.ip}"

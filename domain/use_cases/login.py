@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from domain.accounts import BANNED, AccountEvent, AuditTrail, Origin
 from domain.apps import AppDirectory, AppServices, naming_platform
+from domain.credentials import Credentials
 from domain.entities import App, Identity, LoginSession, User, WeChatSession
 from domain.errors import DomainError, RateLimited, UserBanned, WeChatOverloaded
 from domain.ports import Clock, NewLogin, RateLimiter, SessionStore, UserRepository
@@ -28,6 +29,9 @@ class LoginResult:
     expires_in: int
     user_id: int
     created: bool
+    refresh_token: str | None = None
+    """JWT mode: the refresh token, and the seconds it has left."""
+    refresh_expires_in: int | None = None
 
 
 class LoginUseCase:
@@ -49,7 +53,8 @@ class LoginUseCase:
       a user deleted meanwhile is looked up again, which creates a new user;
     - other tokens of the user live on;
     - every login that reached the platform leaves an event in the audit trail (``login``, or
-      ``login_failed`` with the error code), without waiting for it to be written.
+      ``login_failed`` with the error code), without waiting for it to be written;
+    - the client gets its session's tokens in the configured format (see ``Credentials``).
     """
 
     def __init__(
@@ -58,6 +63,7 @@ class LoginUseCase:
         apps: AppDirectory,
         users: UserRepository,
         sessions: SessionStore,
+        credentials: Credentials,
         rate_limiter: RateLimiter,
         clock: Clock,
         policy: SessionPolicy,
@@ -67,6 +73,7 @@ class LoginUseCase:
         self._apps = apps
         self._users = users
         self._sessions = sessions
+        self._credentials = credentials
         self._rate_limiter = rate_limiter
         self._clock = clock
         self._policy = policy
@@ -102,9 +109,14 @@ class LoginUseCase:
                 self._event("login_failed", app, None, origin, result=error.code)
             raise
         self._event("login", app, user, origin)
+        issued = await self._credentials.for_login(token, session, session.login_at)
         return LoginResult(
-            token=token, expires_in=session.expires_in(session.login_at), user_id=user.id,
+            token=issued.token,
+            expires_in=issued.expires_in,
+            user_id=user.id,
             created=created,
+            refresh_token=issued.refresh_token,
+            refresh_expires_in=issued.refresh_expires_in,
         )
 
     async def _log_in(

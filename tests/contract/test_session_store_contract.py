@@ -91,7 +91,7 @@ def _memory_harness() -> Harness:
 
     async def index_size(user_id: int) -> int:
         user = store._users.get(user_id)
-        return 0 if user is None else len(user.tokens)
+        return 0 if user is None else len(user.sessions)
 
     return Harness(store, clock, False, lambda: nullcontext(store), index_size, registry)
 
@@ -184,6 +184,50 @@ async def test_a_right_route_with_a_wrong_random_part_finds_nothing(harness: Har
 
     assert await harness.store.get(f"{route}.{secrets.token_urlsafe(32)}") is None
     assert await harness.store.get(token + "x") is None
+
+
+async def test_a_session_is_found_by_its_id_which_is_stable_and_no_token(
+    harness: Harness,
+) -> None:
+    session = harness.session(user_id=7)
+    token = await harness.store.record_login(_new_login(session, "sk-1"))
+    other = await harness.login(user_id=7)
+    session_id = harness.store.session_id(token)
+
+    assert session_id is not None
+    assert session_id == harness.store.session_id(token) != harness.store.session_id(other)
+    assert token not in session_id
+    assert_same(await harness.store.get_by_id(session_id), session)
+    assert await harness.store.get(session_id) is None
+    async with harness.another_store() as other_worker:
+        assert other_worker.session_id(token) == session_id
+
+
+async def test_extend_and_logout_by_id_act_on_that_session_only(harness: Harness) -> None:
+    token = await harness.login(ttl=60)
+    other = await harness.login(ttl=60)
+    session_id = harness.store.session_id(token)
+    assert session_id is not None
+    new_expiry = harness.clock.now() + 120.5
+
+    await harness.store.extend_by_id(session_id, new_expiry)
+    found = await harness.store.get(token)
+    assert found is not None
+    assert found.expires_at == pytest.approx(new_expiry, abs=0.001)
+
+    assert await harness.store.logout_by_id(session_id, everywhere=False) is not None
+    assert await harness.store.get(token) is None
+    assert await harness.store.get(other) is not None
+    assert await harness.store.logout_by_id(session_id, everywhere=False) is None
+
+
+@pytest.mark.parametrize("forged", ["", "x" * 500, "A" * 38, "é" * 38, "AAAAAAAAAAAAAAAA.xyz"])
+async def test_an_unknown_session_id_finds_nothing(harness: Harness, forged: str) -> None:
+    await harness.login()
+
+    assert await harness.store.get_by_id(forged) is None
+    assert await harness.store.logout_by_id(forged, everywhere=True) is None
+    await harness.store.extend_by_id(forged, harness.clock.now() + 60)
 
 
 async def test_a_session_is_gone_once_it_expires(harness: Harness) -> None:
@@ -606,7 +650,7 @@ async def test_sessions_of_a_user_are_its_live_ones_newest_first_with_network_an
     assert sessions[1].user_agent == "an agent with spaces"
     current = await harness.store.get(newest)
     assert current is not None
-    assert sessions[0].id == current.id
+    assert sessions[0].id == harness.store.session_id(newest)
     assert sessions[0].expires_at == pytest.approx(current.expires_at, abs=0.001)
 
 
@@ -614,13 +658,13 @@ async def test_revoking_one_session_by_id_ends_only_that_one(harness: Harness) -
     first = await harness.login(7)
     second = await harness.login(7)
     other_user = await harness.login(8)
-    first_session = await harness.store.get(first)
-    assert first_session is not None
+    first_id = harness.store.session_id(first)
+    assert first_id is not None
 
-    assert await harness.store.revoke(8, first_session.id) is False  # not user 8's
+    assert await harness.store.revoke(8, first_id) is False  # not user 8's
     assert await harness.store.revoke(7, "not-a-session-id") is False
-    assert await harness.store.revoke(7, first_session.id) is True
-    assert await harness.store.revoke(7, first_session.id) is False
+    assert await harness.store.revoke(7, first_id) is True
+    assert await harness.store.revoke(7, first_id) is False
 
     assert await harness.store.get(first) is None
     assert await harness.store.get(second) is not None

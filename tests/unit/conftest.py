@@ -16,6 +16,7 @@ from adapters.memory import (
 from adapters.memory.audit import InMemoryAuditTrail
 from domain.apps import AppDirectory, AppServices
 from domain.code_exchange import CodeExchange, ExchangeTimings
+from domain.credentials import OpaqueCredentials
 from domain.entities import App
 from domain.use_cases.authenticate import AuthenticateUseCase
 from domain.use_cases.login import LoginUseCase
@@ -47,6 +48,7 @@ class World:
             apps=apps or AppDirectory([AppServices(APP, self.exchange)]),
             users=self.users,
             sessions=self.sessions,
+            credentials=OpaqueCredentials(sessions=self.sessions),
             rate_limiter=InMemoryRateLimiter(clock=self.clock),
             clock=self.clock,
             policy=self.policy,
@@ -55,10 +57,18 @@ class World:
         )
 
     def authenticate_use_case(self) -> AuthenticateUseCase:
-        return AuthenticateUseCase(sessions=self.sessions, clock=self.clock, policy=self.policy)
+        return AuthenticateUseCase(
+            sessions=self.sessions,
+            credentials=OpaqueCredentials(sessions=self.sessions),
+            clock=self.clock,
+            policy=self.policy,
+        )
 
     def logout_use_case(self) -> LogoutUseCase:
-        return LogoutUseCase(sessions=self.sessions, audit=self.audit, clock=self.clock)
+        return LogoutUseCase(
+            sessions=self.sessions, credentials=OpaqueCredentials(sessions=self.sessions),
+            audit=self.audit, clock=self.clock,
+        )
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from adapters.access_tokens import JoserfcAccessTokenSigner
 from adapters.apps import app_directory, open_platforms
+from adapters.audit import open_audit_trail
 from adapters.crypto import CryptographyCipher
 from adapters.instrumented import SESSIONS, USERS, PortMetrics
 from adapters.memory import (
@@ -24,19 +25,32 @@ from adapters.redis.code_exchange import RedisCodeExchangeRegistry
 from adapters.redis.rate_limit import RedisRateLimiter
 from adapters.redis.refresh_tokens import RedisRefreshTokenStore
 from adapters.redis.sessions import RedisSessionStore
+from adapters.sqlalchemy.accounts import SqlAlchemyAccountStore
 from adapters.sqlalchemy.engine import open_engine
 from adapters.sqlalchemy.migrate import upgrade_to_head
+from adapters.sqlalchemy.outbox import SqlAlchemyOutbox, WebhookMessages
 from adapters.sqlalchemy.users import SqlAlchemyUserRepository
 from adapters.system import SystemClock
+from adapters.webhooks import run_webhooks
 from adapters.wechat.http import open_client_session
 from domain.access_token import TokenTimings
 from domain.code_exchange import ExchangeTimings
 from domain.credentials import JwtCredentials, OpaqueCredentials
+from domain.use_cases.accounts import (
+    BanUseCase,
+    DeleteAccountUseCase,
+    FindAccountsUseCase,
+    ListEventsUseCase,
+    RevokeSessionsUseCase,
+    ShowAccountUseCase,
+    UnbanUseCase,
+)
 from domain.use_cases.authenticate import AuthenticateUseCase
 from domain.use_cases.check_session_key import CheckSessionKeyUseCase
 from domain.use_cases.decrypt import DecryptUseCase
 from domain.use_cases.login import LoginUseCase
 from domain.use_cases.logout import LogoutUseCase
+from domain.use_cases.my_sessions import ListMySessionsUseCase, RevokeMySessionUseCase
 from domain.use_cases.phone import GetPhoneNumberUseCase
 from domain.use_cases.policy import SessionPolicy
 from domain.use_cases.readiness import ReadinessUseCase
@@ -128,10 +142,29 @@ class Container(containers.DeclarativeContainer):
         ),
     )
     user_repository = providers.Singleton(SqlAlchemyUserRepository, engine=database)
+    webhook_messages = providers.Selector(
+        config.webhooks, on=providers.Singleton(WebhookMessages), off=providers.Object(None)
+    )
+    account_store = providers.Singleton(
+        SqlAlchemyAccountStore, engine=database, webhooks=webhook_messages
+    )
+    audit_trail = providers.Resource(
+        open_audit_trail, store=account_store, clock=clock,
+        retention_days=config.audit_retention_days,
+    )
     cipher = providers.Singleton(CryptographyCipher)
 
     # Instrumentation: what the use cases see of the ports, timed and counted.
     metrics_registry = providers.Singleton(CollectorRegistry, auto_describe=True)
+    # The service's background work (started with the worker, not by the admin shell).
+    webhooks = providers.Resource(
+        run_webhooks,
+        outbox=providers.Singleton(SqlAlchemyOutbox, engine=database),
+        url=config.webhook_url,
+        secret=config.webhook_secret,
+        clock=clock,
+        registry=metrics_registry,
+    )
     port_metrics = providers.Singleton(PortMetrics, registry=metrics_registry)
     timed_sessions = providers.Singleton(
         SESSIONS.wrap, inner=session_store, metrics=port_metrics
@@ -194,6 +227,7 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         policy=policy,
         rate_per_minute=config.login_rate_per_minute,
+        audit=audit_trail,
     )
     authenticate_use_case = providers.Factory(
         AuthenticateUseCase,
@@ -203,7 +237,8 @@ class Container(containers.DeclarativeContainer):
         policy=policy,
     )
     logout_use_case = providers.Factory(
-        LogoutUseCase, sessions=timed_sessions, credentials=credentials
+        LogoutUseCase, sessions=timed_sessions, credentials=credentials, audit=audit_trail,
+        clock=clock,
     )
     refresh_use_case = providers.Selector(
         config.token_format,
@@ -220,7 +255,7 @@ class Container(containers.DeclarativeContainer):
     readiness_use_case = providers.Factory(
         ReadinessUseCase, sessions=timed_sessions, users=timed_users
     )
-    phone_use_case = providers.Factory(GetPhoneNumberUseCase, apps=apps, phones=timed_users)
+    phone_use_case = providers.Factory(GetPhoneNumberUseCase, apps=apps, phones=account_store)
     decrypt_use_case = providers.Factory(
         DecryptUseCase, sessions=timed_sessions, cipher=cipher, apps=apps
     )
@@ -228,3 +263,28 @@ class Container(containers.DeclarativeContainer):
         CheckSessionKeyUseCase, apps=apps, users=timed_users, sessions=timed_sessions
     )
     send_message_use_case = providers.Factory(SendMessageUseCase, apps=apps, users=timed_users)
+
+    # Accounts: the user's own and the back office's (HTTP and ``python -m entrypoints.admin``).
+    list_my_sessions_use_case = providers.Factory(ListMySessionsUseCase, sessions=timed_sessions)
+    revoke_my_session_use_case = providers.Factory(
+        RevokeMySessionUseCase, sessions=timed_sessions, accounts=account_store, clock=clock
+    )
+    show_account_use_case = providers.Factory(
+        ShowAccountUseCase, accounts=account_store, sessions=timed_sessions, apps=apps
+    )
+    find_accounts_use_case = providers.Factory(
+        FindAccountsUseCase, accounts=account_store, sessions=timed_sessions, apps=apps
+    )
+    ban_use_case = providers.Factory(
+        BanUseCase, accounts=account_store, sessions=timed_sessions, clock=clock
+    )
+    unban_use_case = providers.Factory(
+        UnbanUseCase, accounts=account_store, sessions=timed_sessions, clock=clock
+    )
+    revoke_sessions_use_case = providers.Factory(
+        RevokeSessionsUseCase, accounts=account_store, sessions=timed_sessions, clock=clock
+    )
+    delete_account_use_case = providers.Factory(
+        DeleteAccountUseCase, accounts=account_store, sessions=timed_sessions, clock=clock
+    )
+    list_events_use_case = providers.Factory(ListEventsUseCase, accounts=account_store)

@@ -25,7 +25,7 @@ from adapters.port_metrics import (
     wechat_errcode,
     wechat_outcome,
 )
-from domain.platform import UserPhoneStore, WeChatPlatform
+from domain.platform import WeChatPlatform
 from domain.ports import SessionStore, UserRepository, WeChatGateway
 
 __all__ = ["Port", "PortMetrics", "instrumented", "wechat_errcode", "wechat_outcome"]
@@ -132,8 +132,8 @@ def _timed(
     return hooked
 
 
-class UserStore(UserRepository, UserPhoneStore, Protocol):
-    """The user store as the use cases see it: users and their phone numbers."""
+class UserStore(UserRepository, Protocol):
+    """The user store as the use cases see it."""
 
 
 SESSIONS: Port[SessionStore] = Port(

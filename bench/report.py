@@ -102,6 +102,13 @@ def targets(paths: dict[str, PathResult], memory: RedisMemory | None) -> list[Ta
         found.append(Target(
             "forward auth: CPU-ms per request × /me's", _ratio(
                 auth.service.cpu_ms_per_request, me.service.cpu_ms_per_request), 1.1, False, "×"))
+    audit = paths.get("audit")
+    if audit is not None:
+        found.append(Target(
+            "login CPU-ms, audit trail on / off",
+            _ratio(audit.service.cpu_ms_per_request, audit.floor.cpu_ms_per_request),
+            1.05, False, "×",
+        ))
     if memory is not None:
         found.append(
             Target(
@@ -125,6 +132,7 @@ _LABELS = {
     "auth": "GET /api/v1/auth (forward auth)",
     "login_jwt": "login, JWT mode, WeChat 0 ms",
     "me_jwt": "GET /api/v1/me, JWT mode",
+    "audit": "login, WeChat 0 ms: audit trail on (service) and off (AUDIT_RETENTION_DAYS=0)",
 }
 _HEADER = ("", "conns", "req/s", "p50 ms", "p99 ms", "errors", "CPU-ms/req")
 
@@ -177,8 +185,9 @@ def table(
     for key, result in paths.items():
         rows.append((_LABELS.get(key, key), "", "", "", "", "", ""))
         rows.append(_row("  service", result.service))
-        floor_name = ("  floor (1 Redis GET)" if key in ("me", "auth", "me_jwt")
-                      else "  floor (its I/O only)")
+        floor_name = {"me": "  floor (1 Redis GET)", "auth": "  floor (1 Redis GET)",
+                      "me_jwt": "  floor (1 Redis GET)", "audit": "  audit trail off"}.get(
+            key, "  floor (its I/O only)")
         rows.append(_row(floor_name, result.floor))
         if result.bare is not None:
             rows.append(_row("  bare Sanic floor", result.bare))

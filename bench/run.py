@@ -4,6 +4,9 @@
    latency), two services (``python -m entrypoints``, one per simulator; WORKERS=1, no access log,
    no login rate limit, LOG_LEVEL=WARNING, development mode, so migrated at start) and the floors
    (``bench/floors.py``: bare, ``/me``, login at 0 and 50 ms).
+   Two more services on the 0 ms simulator, ``audited0`` and ``quiet0``, differ only in the
+   audit trail (``quiet0`` has ``AUDIT_RETENTION_DAYS=0``): the login's CPU with and without its
+   events.
 2. Log 10,000 users in once through the service (they return in every later login) and once
    through the login floor; keep the tokens for the ``/me`` runs.
 3. Redis bytes per session: ``INFO memory`` before and after 50,000 more logins (or 90 s).
@@ -75,6 +78,9 @@ class Options:
     profile: bool = False
     hold: float = 0.0
     """With ``--hold``: start and fill the stack, describe it, keep it up this long, stop."""
+    paths: tuple[str, ...] = ()
+    """Only these paths (``login0``, ``login50``, ``me``, ``audit``) and no Redis memory phase;
+    empty: everything."""
     deadline: float = 560.0
     """Everything stops (cleanly) after this: ``make bench`` stays under 10 minutes."""
 
@@ -148,7 +154,11 @@ def start_stack(processes: Processes, options: Options) -> Stack:
     jwt_mode = {"TOKEN_FORMAT": "jwt", "JWT_SIGNING_KEY_FILE": str(signing_key),
                 "REDIS_KEY_PREFIX": "wj:"}
     for role, sim, more in (("service0", "sim0", {}), ("service50", "sim50", {}),
-                            ("servicejwt", "sim0", jwt_mode)):
+                            ("servicejwt", "sim0", jwt_mode),
+                            # The audit trail's cost: two fresh services alike but for it (no
+                            # events kept in quiet0); service0 served the 10,000 first logins.
+                            ("audited0", "sim0", {}),
+                            ("quiet0", "sim0", {"AUDIT_RETENTION_DAYS": "0"})):
         port = free_port()
         env = {
             "HOST": "127.0.0.1",
@@ -379,9 +389,13 @@ def run_paths(runner: Runner, options: Options) -> dict[str, report.PathResult]:
          ("floor0", "servicejwt"), None),
         ("me_jwt", "GET /api/v1/me, JWT mode", "me.lua", options.me_connections,
          ("floor_me", "servicejwt"), None),
+        ("audit", "login, WeChat 0 ms, audit trail off and on", "login.lua",
+         options.login_connections, ("quiet0", "audited0"), None),
     )
     paths = {}
     for name, title, script, connections, targets, path in plan:
+        if options.paths and name not in options.paths:
+            continue
         print(title, flush=True)
         runs: dict[str, list[load.Measurement]] = {target: [] for target in targets}
         for round_ in range(options.rounds):
@@ -519,7 +533,7 @@ def bench(options: Options) -> str:
             if options.hold > 0:
                 hold(stack, tokens, options.hold)
                 return "held"
-            memory = measure_redis_memory(stack, options, "mem")
+            memory = None if options.paths else measure_redis_memory(stack, options, "mem")
             runner = Runner(stack, options, tokens)
             paths = run_paths(runner, options)
             jwt_token = tokens["jwt"].read_text().split("\n", 1)[0]
@@ -543,7 +557,7 @@ def bench(options: Options) -> str:
                 "machine": header,
                 "options": dataclasses.asdict(options),
                 "paths": {k: dataclasses.asdict(v) for k, v in paths.items()},
-                "redis": dataclasses.asdict(memory),
+                "redis": None if memory is None else dataclasses.asdict(memory),
                 "offline_verification": dataclasses.asdict(offline),
             },
             indent=2,
@@ -561,6 +575,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seconds", type=float, help="measured seconds per run")
     parser.add_argument("--warmup", type=float, help="warm-up seconds per run")
+    parser.add_argument("--rounds", type=int, help="rounds per process (ABBA order)")
+    parser.add_argument(
+        "--paths", type=lambda text: tuple(text.split(",")),
+        help="only these paths, e.g. audit or login0,me (and no Redis memory phase)",
+    )
     parser.add_argument(
         "--hold",
         type=float,
@@ -573,7 +592,7 @@ def main(argv: list[str] | None = None) -> int:
     options = Options.quick() if args.quick else Options()
     changes = {
         name: getattr(args, name)
-        for name in ("seconds", "warmup")
+        for name in ("seconds", "warmup", "rounds", "paths")
         if getattr(args, name) is not None
     }
     options = dataclasses.replace(options, profile=args.profile, hold=args.hold, **changes)

@@ -41,6 +41,18 @@ class Unauthorized(DomainError):
     message = "A valid login token is required."
 
 
+class UserBanned(DomainError):
+    """The back office banned the user: its logins are refused."""
+
+    code = "user_banned"
+    message = "This user was banned."
+
+
+class SessionNotFound(DomainError):
+    """A session id that is not one of the user's live sessions."""
+
+    code = "not_found"
+    message = "No such session."
 class RefreshRefused(DomainError):
     """Base of a refused refresh token (JWT mode)."""
 

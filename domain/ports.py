@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from domain.accounts import SessionInfo
 from domain.entities import Identity, LoginSession, User, WeChatSession
 
 
@@ -66,6 +67,10 @@ class NewLogin:
     code_hash: bytes
     """The code's key in the ``CodeExchangeRegistry``."""
     exchanged: WeChatSession
+    ip: str | None = None
+    """The client's network (``domain.accounts.network_of``), shown in the user's sessions."""
+    user_agent: str | None = None
+    """At most ``MAX_USER_AGENT`` characters."""
 
 
 class SessionStore(Protocol):
@@ -75,10 +80,11 @@ class SessionStore(Protocol):
     Every write is safe to repeat after a lost reply: the repeat has the outcome of the first.
     """
 
-    async def record_login(self, login: NewLogin) -> str:
+    async def record_login(self, login: NewLogin) -> str | None:
         """In one step: store the session, remember the user's newest ``session_key``, and
-        record the code's result for ``CODE_LIFETIME_SECONDS``; return the new token. Raises
-        (``StoreUnavailable``) if any of it may have failed."""
+        record the code's result for ``CODE_LIFETIME_SECONDS``; return the new token, or
+        ``None`` (nothing stored but the code's result) while the user is fenced off by
+        ``revoke_all``. Raises (``StoreUnavailable``) if any of it may have failed."""
         ...
 
     async def get(self, token: str) -> LoginSession | None:
@@ -89,10 +95,29 @@ class SessionStore(Protocol):
         """Move the expiry of a live session to ``expires_at``; a no-op when it is gone."""
         ...
 
-    async def logout(self, token: str, *, everywhere: bool) -> bool:
+    async def logout(self, token: str, *, everywhere: bool) -> int | None:
         """End this token's session (with ``everywhere``: every session of its user) in one
-        atomic step; ``True`` when the token was live. A repeat of the same call after a lost
-        reply answers as the first did."""
+        atomic step; its user's id when the token was live, else ``None``. A repeat of the same
+        call after a lost reply answers as the first did."""
+        ...
+
+    async def sessions_of(self, user_id: int) -> list[SessionInfo]:
+        """The user's live sessions, newest first."""
+        ...
+
+    async def revoke(self, user_id: int, session_id: str) -> bool:
+        """End the user's session with this id (``session_id``'s); ``False`` when it is not one
+        of its live ones (another user's, an ended one, no session id at all)."""
+        ...
+
+    async def revoke_all(self, user_id: int, *, fence_until: float | None = None) -> None:
+        """End every session of the user in one step. With ``fence_until`` (Unix seconds),
+        ``record_login`` stores no session of the user until then (a ban or a deletion: a login
+        in flight, which read the user before, gets no token)."""
+        ...
+
+    async def unfence(self, user_id: int) -> None:
+        """Lift the fence of ``revoke_all`` (an unban)."""
         ...
 
     def session_id(self, token: str) -> str | None:
@@ -108,7 +133,7 @@ class SessionStore(Protocol):
         """As :meth:`extend`, for the session with this id."""
         ...
 
-    async def logout_by_id(self, session_id: str, *, everywhere: bool) -> bool:
+    async def logout_by_id(self, session_id: str, *, everywhere: bool) -> int | None:
         """As :meth:`logout`, for the session with this id."""
         ...
 

@@ -74,6 +74,22 @@ class Reply:
 
 
 @dataclass(frozen=True)
+class Param:
+    """A query parameter (a string)."""
+
+    name: str
+    description: str
+
+
+PATH_PARAMETER = re.compile(r"<(\w+)(?::(\w+))?>")
+"""Sanic's ``<name:type>`` in a route's path; OpenAPI spells it ``{name}``."""
+
+
+def openapi_path(path: str) -> str:
+    return PATH_PARAMETER.sub(r"{\1}", path)
+
+
+@dataclass(frozen=True)
 class Route:
     """One operation: where it is served, what it takes, and every answer it documents.
 
@@ -92,6 +108,7 @@ class Route:
     body_required: bool = True
     security: str | None = None
     description: str | None = None
+    query: Sequence[Param] = ()
 
 
 class _Untitled(GenerateJsonSchema):
@@ -113,7 +130,8 @@ def build_spec(routes: Sequence[Route], *, title: str, version: str, description
     schemas = {kind: refs[(kind, "validation")] for kind in types}
     paths: dict[str, Schema] = {}
     for route in routes:
-        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, schemas)
+        operation = _operation(route, schemas)
+        paths.setdefault(openapi_path(route.path), {})[route.method.lower()] = operation
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version, "description": description},
@@ -130,6 +148,14 @@ def _operation(route: Route, schemas: Mapping[Any, Schema]) -> Schema:
         operation["description"] = route.description
     if route.security:
         operation["security"] = [{route.security: []}]
+    parameters = [
+        {"name": name, "in": "path", "required": True,
+         "schema": {"type": "integer" if kind == "int" else "string"}}
+        for name, kind in PATH_PARAMETER.findall(route.path)
+    ] + [{"name": p.name, "in": "query", "description": p.description,
+          "schema": {"type": "string"}} for p in route.query]
+    if parameters:
+        operation["parameters"] = parameters
     if route.body is not None:
         operation["requestBody"] = {
             "required": route.body_required,

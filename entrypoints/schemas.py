@@ -24,6 +24,7 @@ from pydantic import (
 )
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
+from domain.accounts import MAX_REASON
 from domain.codes import CODE_PATTERN, MAX_CODE_LENGTH
 from domain.errors import InvalidRequest
 from domain.use_cases.send_message import LANGS, MAX_TEXT_LENGTH, MINIPROGRAM_STATES
@@ -291,3 +292,76 @@ def _explain(invalid: ValidationError) -> str:
     if first["type"] == "missing":
         return f"`{field}` is required."
     return f"`{field}`: {first['msg']}."
+
+
+# ---- accounts ---------------------------------------------------------------------------------
+
+@with_config(STRICT)
+class BanRequest(TypedDict, total=False):
+    reason: Annotated[str | None, Field(max_length=MAX_REASON,
+                                        description="Kept with the `banned` event.")]
+
+
+BAN = TypeAdapter(BanRequest)
+
+DateTime = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+
+
+class SessionItem(TypedDict):
+    id: Annotated[str, Field(description="Opaque and stable; never works as a token.")]
+    current: Annotated[bool, Field(description="The session of the token that asks.")]
+    app: str | None
+    platform: str | None
+    created_at: DateTime
+    expires_at: DateTime
+    ip: Annotated[str | None, Field(description="The login's network: IPv4 /24, IPv6 /48.")]
+    user_agent: Annotated[str | None, Field(description="As sent at login (256 characters).")]
+
+
+class SessionsResponse(TypedDict):
+    sessions: Annotated[list[SessionItem], Field(description="Live sessions, newest first.")]
+
+
+class IdentityItem(TypedDict):
+    app: str | None
+    platform: str | None
+    openid: str
+    unionid: str | None
+
+
+class AdminUser(TypedDict):
+    id: int
+    status: Literal["active", "banned", "deleted"]
+    created_at: DateTime
+    last_login_at: DateTime | None
+    phone: Annotated[str | None, Field(description="E.164.")]
+    identities: list[IdentityItem]
+    sessions: list[SessionItem]
+
+
+class AdminUserResponse(TypedDict):
+    user: AdminUser
+
+
+class AdminUsersResponse(TypedDict):
+    users: list[AdminUser]
+
+
+class EventItem(TypedDict):
+    id: int
+    at: DateTime
+    type: Literal["login", "login_failed", "logout", "session_revoked", "banned", "unbanned",
+                  "deleted", "phone_verified"]
+    user_id: int | None
+    app: str | None
+    result: Annotated[str, Field(description="`ok`, or a failed login's error code.")]
+    ip: str | None
+    user_agent: str | None
+    request_id: str | None
+    reason: NotRequired[Annotated[str, Field(description="A ban's reason, when given.")]]
+
+
+class EventsResponse(TypedDict):
+    events: Annotated[list[EventItem], Field(description="Newest first.")]
+    next: Annotated[str | None, Field(description="The `before` of the next page; null on "
+                                                  "the last.")]

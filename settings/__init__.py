@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     """Comma-separated PEM Ed25519 public keys, published and accepted too (key rotation)."""
     login_rate_per_minute: Annotated[int, f.whole(0)] = 60
     trusted_proxy_count: Annotated[int, f.whole(0, 32)] = 0
+    audit_retention_days: Annotated[int, f.whole(0, 36_500)] = 90
+    webhook_url: Annotated[str | None, f.url("http", "https")] = None
+    webhook_secret: Annotated[str | None, f.webhook_secret()] = _Secret
     log_level: Annotated[str, f.one_of(*LOG_LEVELS, upper=True)] = "INFO"
     metrics_port: Annotated[int | None, f.whole(1, 65535)] = None
     metrics_host: str = "127.0.0.1"
@@ -197,6 +200,7 @@ class Settings(BaseSettings):
         """The plain dict that the container's ``Configuration`` provider is filled from."""
         values = self.model_dump()
         values["sessions_backend"] = "redis" if self.uses_redis else "memory"
+        values["webhooks"] = "on" if self.webhook_url else "off"
         # Keys login tokens: the same in every worker and instance; changing it logs users out.
         values["session_secret"] = self.session_secret or DEVELOPMENT_SESSION_SECRET
         values["apps"] = [app.as_config() for app in self.apps]
@@ -238,6 +242,7 @@ class Settings(BaseSettings):
         _ = self.jwt_keys  # reads and checks the key files now, at start
         self._check_timeouts()
         self._check_redis()
+        self._check_webhooks()
         if self.workers > 1 and not self.uses_redis:
             raise ConfigError(
                 "WORKERS: the in-memory session store serves one worker only; set REDIS_URL"
@@ -258,6 +263,13 @@ class Settings(BaseSettings):
                 f"WECHAT_TIMEOUT_SECONDS: {timeout:g} lets a request wait {longest:g} s on "
                 f"WeChat, past the {RESPONSE_TIMEOUT_SECONDS:g} s response timeout (504 then 503)"
             )
+
+    def _check_webhooks(self) -> None:
+        if (self.webhook_url is None) != (self.webhook_secret is None):
+            missing = "WEBHOOK_SECRET" if self.webhook_secret is None else "WEBHOOK_URL"
+            raise ConfigError(f"{missing}: set both WEBHOOK_URL and WEBHOOK_SECRET, or neither")
+        if self.production and self.webhook_url and urlsplit(self.webhook_url).scheme != "https":
+            raise ConfigError("WEBHOOK_URL: must be https when APP_ENV=production")
 
     def _check_redis(self) -> None:
         if (self.redis_sentinels is None) != (self.redis_sentinel_master is None):

@@ -6,6 +6,7 @@ turns pydantic's report into the first error, prefixed with its variable's name.
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -87,6 +88,22 @@ def url(*schemes: str, base: bool = False) -> Any:
         if parts.scheme not in schemes or not (parts.netloc or parts.scheme == "unix"):
             raise ValueError(f"expected a {'/'.join(schemes)} URL")
         return raw.rstrip("/") if base else raw
+
+    return _checked(parse)
+
+
+def webhook_secret() -> Any:
+    """``whsec_`` and the base64 of at least 24 bytes (the Standard Webhooks form)."""
+
+    def parse(raw: str) -> str:
+        prefix, _, encoded = raw.partition("_")
+        try:
+            key = base64.b64decode(encoded, validate=True)
+        except ValueError:
+            key = b""
+        if prefix != "whsec" or len(key) < 24:
+            raise ValueError("expected whsec_ and the base64 of at least 24 bytes")
+        return raw
 
     return _checked(parse)
 

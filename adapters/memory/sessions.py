@@ -9,6 +9,7 @@ import secrets
 from dataclasses import dataclass, field, replace
 
 from adapters.memory.expiring import ExpiringDict
+from domain.accounts import SessionInfo
 from domain.code_exchange import CODE_LIFETIME_SECONDS
 from domain.entities import LoginSession
 from domain.ports import Clock, CodeExchangeRegistry, NewLogin, SessionStore
@@ -20,6 +21,13 @@ class _User:
     """The newest ``session_key`` of each of the user's apps (by app id)."""
     sessions: set[str] = field(default_factory=set)
     """The ids of the user's sessions (for logging out everywhere)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Session:
+    session: LoginSession
+    ip: str | None = None
+    user_agent: str | None = None
 
 
 class InMemorySessionStore(SessionStore):
@@ -34,15 +42,19 @@ class InMemorySessionStore(SessionStore):
         self._clock = clock
         self._secret = session_secret.encode()
         self._registry = registry
-        self._sessions: ExpiringDict[str, LoginSession] = ExpiringDict(clock.now)
+        self._sessions: ExpiringDict[str, _Session] = ExpiringDict(clock.now)
         self._users: ExpiringDict[int, _User] = ExpiringDict(clock.now)
+        self._fences: ExpiringDict[int, bool] = ExpiringDict(clock.now)
 
-    async def record_login(self, login: NewLogin) -> str:
+    async def record_login(self, login: NewLogin) -> str | None:
         await self._registry.complete(login.code_hash, login.exchanged, ttl=CODE_LIFETIME_SECONDS)
-        token = secrets.token_urlsafe(32)
         session = login.session
+        if self._fences.get(session.user_id):
+            return None
+        token = secrets.token_urlsafe(32)
         session_id = self.session_id(token)
-        self._sessions.set(session_id, session, session.expires_at)
+        stored = _Session(session, login.ip, login.user_agent)
+        self._sessions.set(session_id, stored, session.expires_at)
         user = self._users.get(session.user_id)
         sessions = {s for s in user.sessions if self._sessions.get(s)} if user else set()
         sessions.add(session_id)
@@ -61,31 +73,57 @@ class InMemorySessionStore(SessionStore):
     async def extend(self, token: str, expires_at: float) -> None:
         await self.extend_by_id(self.session_id(token), expires_at)
 
-    async def logout(self, token: str, *, everywhere: bool) -> bool:
+    async def logout(self, token: str, *, everywhere: bool) -> int | None:
         return await self.logout_by_id(self.session_id(token), everywhere=everywhere)
 
     async def get_by_id(self, session_id: str) -> LoginSession | None:
-        return self._sessions.get(session_id)
+        stored = self._sessions.get(session_id)
+        return None if stored is None else stored.session
 
     async def extend_by_id(self, session_id: str, expires_at: float) -> None:
-        session = self._sessions.get(session_id)
-        if session is None:
+        stored = self._sessions.get(session_id)
+        if stored is None:
             return
-        self._sessions.set(session_id, replace(session, expires_at=expires_at), expires_at)
+        session = replace(stored.session, expires_at=expires_at)
+        self._sessions.set(session_id, replace(stored, session=session), expires_at)
         user = self._users.get(session.user_id)
         if user is not None and expires_at > max(self._expiry_of(session.user_id)):
             self._users.set(session.user_id, user, expires_at)
 
-    async def logout_by_id(self, session_id: str, *, everywhere: bool) -> bool:
-        session = self._sessions.pop(session_id)
-        if session is None:
+    async def logout_by_id(self, session_id: str, *, everywhere: bool) -> int | None:
+        stored = self._sessions.pop(session_id)
+        if stored is None:
+            return None
+        if everywhere:
+            self._end_all(stored.session.user_id)
+        return stored.session.user_id
+
+    async def sessions_of(self, user_id: int) -> list[SessionInfo]:
+        user = self._users.get(user_id)
+        found = [(s, self._sessions.get(s)) for s in user.sessions] if user else []
+        live = [
+            SessionInfo(
+                id=session_id, app=s.session.app, platform=s.session.platform,
+                created_at=s.session.login_at, expires_at=s.session.expires_at, ip=s.ip,
+                user_agent=s.user_agent,
+            )
+            for session_id, s in found if s is not None
+        ]
+        return sorted(live, key=lambda info: info.created_at, reverse=True)
+
+    async def revoke(self, user_id: int, session_id: str) -> bool:
+        user = self._users.get(user_id)
+        if user is None or session_id not in user.sessions:
             return False
-        user = self._users.get(session.user_id)
-        if everywhere and user is not None:
-            for other in user.sessions:
-                self._sessions.pop(other)
-            user.sessions.clear()
-        return True
+        return self._sessions.pop(session_id) is not None
+
+    async def revoke_all(self, user_id: int, *, fence_until: float | None = None) -> None:
+        self._end_all(user_id)
+        if fence_until is not None:
+            self._fences.set(user_id, True, fence_until)
+
+    async def unfence(self, user_id: int) -> None:
+        self._fences.pop(user_id)
 
     async def session_key(self, user_id: int, app: str) -> str | None:
         user = self._users.get(user_id)
@@ -93,6 +131,13 @@ class InMemorySessionStore(SessionStore):
 
     async def ping(self) -> None:
         return None
+
+    def _end_all(self, user_id: int) -> None:
+        user = self._users.get(user_id)
+        if user is not None:
+            for session_id in user.sessions:
+                self._sessions.pop(session_id)
+            user.sessions.clear()
 
     def _expiry_of(self, user_id: int) -> list[float]:
         expiry = self._users.expiry(user_id)

@@ -13,6 +13,7 @@ from adapters.memory import (
     InMemoryUserRepository,
     InMemoryWeChatGateway,
 )
+from adapters.memory.audit import InMemoryAuditTrail
 from domain.apps import AppDirectory, AppServices
 from domain.code_exchange import CodeExchange, ExchangeTimings
 from domain.credentials import OpaqueCredentials
@@ -38,6 +39,7 @@ class World:
     registry: InMemoryCodeExchangeRegistry
     exchange: CodeExchange
     policy: SessionPolicy
+    audit: InMemoryAuditTrail
 
     def login_use_case(
         self, *, rate_per_minute: int = 0, apps: AppDirectory | None = None
@@ -51,6 +53,7 @@ class World:
             clock=self.clock,
             policy=self.policy,
             rate_per_minute=rate_per_minute,
+            audit=self.audit,
         )
 
     def authenticate_use_case(self) -> AuthenticateUseCase:
@@ -63,7 +66,8 @@ class World:
 
     def logout_use_case(self) -> LogoutUseCase:
         return LogoutUseCase(
-            sessions=self.sessions, credentials=OpaqueCredentials(sessions=self.sessions)
+            sessions=self.sessions, credentials=OpaqueCredentials(sessions=self.sessions),
+            audit=self.audit, clock=self.clock,
         )
 
 
@@ -81,4 +85,5 @@ def world(clock: FakeClock) -> World:
             gateway=wechat, registry=registry, timings=ExchangeTimings(poll_interval=0.001)
         ),
         policy=SessionPolicy(ttl=TTL, max_age=MAX_AGE),
+        audit=InMemoryAuditTrail(),
     )

@@ -9,7 +9,9 @@ from __future__ import annotations
 from dependency_injector import containers, providers
 from prometheus_client import CollectorRegistry
 
+from adapters.access_tokens import JoserfcAccessTokenSigner
 from adapters.apps import app_directory, open_platforms
+from adapters.audit import open_audit_trail
 from adapters.crypto import CryptographyCipher
 from adapters.instrumented import SESSIONS, USERS, PortMetrics
 from adapters.memory import (
@@ -17,25 +19,42 @@ from adapters.memory import (
     InMemoryRateLimiter,
     InMemorySessionStore,
 )
+from adapters.memory.refresh_tokens import InMemoryRefreshTokenStore
 from adapters.redis.client import open_redis
 from adapters.redis.code_exchange import RedisCodeExchangeRegistry
 from adapters.redis.rate_limit import RedisRateLimiter
+from adapters.redis.refresh_tokens import RedisRefreshTokenStore
 from adapters.redis.sessions import RedisSessionStore
+from adapters.sqlalchemy.accounts import SqlAlchemyAccountStore
 from adapters.sqlalchemy.engine import open_engine
 from adapters.sqlalchemy.migrate import upgrade_to_head
+from adapters.sqlalchemy.outbox import SqlAlchemyOutbox, WebhookMessages
 from adapters.sqlalchemy.users import SqlAlchemyUserRepository
 from adapters.system import SystemClock
+from adapters.webhooks import run_webhooks
 from adapters.wechat.http import open_client_session
 from domain.access_token import TokenTimings
 from domain.code_exchange import ExchangeTimings
+from domain.credentials import JwtCredentials, OpaqueCredentials
+from domain.use_cases.accounts import (
+    BanUseCase,
+    DeleteAccountUseCase,
+    FindAccountsUseCase,
+    ListEventsUseCase,
+    RevokeSessionsUseCase,
+    ShowAccountUseCase,
+    UnbanUseCase,
+)
 from domain.use_cases.authenticate import AuthenticateUseCase
 from domain.use_cases.check_session_key import CheckSessionKeyUseCase
 from domain.use_cases.decrypt import DecryptUseCase
 from domain.use_cases.login import LoginUseCase
 from domain.use_cases.logout import LogoutUseCase
+from domain.use_cases.my_sessions import ListMySessionsUseCase, RevokeMySessionUseCase
 from domain.use_cases.phone import GetPhoneNumberUseCase
 from domain.use_cases.policy import SessionPolicy
 from domain.use_cases.readiness import ReadinessUseCase
+from domain.use_cases.refresh import RefreshUseCase
 from domain.use_cases.send_message import SendMessageUseCase
 
 
@@ -91,6 +110,30 @@ class Container(containers.DeclarativeContainer):
             legacy_app=config.legacy_app,
         ),
     )
+    refresh_tokens = providers.Selector(
+        config.sessions_backend,
+        memory=providers.Singleton(
+            InMemoryRefreshTokenStore, clock=clock, session_secret=config.session_secret
+        ),
+        redis=providers.Singleton(
+            RedisRefreshTokenStore,
+            client=redis_client,
+            session_secret=config.session_secret,
+            key_prefix=config.redis_key_prefix,
+        ),
+    )
+    access_token_signer = providers.Selector(
+        config.token_format,
+        opaque=providers.Object(None),
+        jwt=providers.Singleton(
+            JoserfcAccessTokenSigner,
+            signing_key=config.jwt.signing_key,
+            verify_keys=config.jwt.verify_keys,
+            issuer=config.token_issuer,
+            audience=config.token_audience,
+            clock=clock,
+        ),
+    )
     rate_limiter = providers.Selector(
         config.sessions_backend,
         memory=providers.Singleton(InMemoryRateLimiter, clock=clock),
@@ -99,10 +142,29 @@ class Container(containers.DeclarativeContainer):
         ),
     )
     user_repository = providers.Singleton(SqlAlchemyUserRepository, engine=database)
+    webhook_messages = providers.Selector(
+        config.webhooks, on=providers.Singleton(WebhookMessages), off=providers.Object(None)
+    )
+    account_store = providers.Singleton(
+        SqlAlchemyAccountStore, engine=database, webhooks=webhook_messages
+    )
+    audit_trail = providers.Resource(
+        open_audit_trail, store=account_store, clock=clock,
+        retention_days=config.audit_retention_days,
+    )
     cipher = providers.Singleton(CryptographyCipher)
 
     # Instrumentation: what the use cases see of the ports, timed and counted.
     metrics_registry = providers.Singleton(CollectorRegistry, auto_describe=True)
+    # The service's background work (started with the worker, not by the admin shell).
+    webhooks = providers.Resource(
+        run_webhooks,
+        outbox=providers.Singleton(SqlAlchemyOutbox, engine=database),
+        url=config.webhook_url,
+        secret=config.webhook_secret,
+        clock=clock,
+        registry=metrics_registry,
+    )
     port_metrics = providers.Singleton(PortMetrics, registry=metrics_registry)
     timed_sessions = providers.Singleton(
         SESSIONS.wrap, inner=session_store, metrics=port_metrics
@@ -143,24 +205,57 @@ class Container(containers.DeclarativeContainer):
         timings=providers.Singleton(ExchangeTimings, pending_ttl=config.code_pending_seconds),
         metrics=port_metrics,
     )
+    jwt_credentials = providers.Singleton(
+        JwtCredentials,
+        sessions=timed_sessions,
+        signer=access_token_signer,
+        refresh_tokens=refresh_tokens,
+        access_ttl=config.access_token_ttl_seconds,
+    )
+    credentials = providers.Selector(
+        config.token_format,
+        opaque=providers.Singleton(OpaqueCredentials, sessions=timed_sessions),
+        jwt=jwt_credentials,
+    )
     login_use_case = providers.Factory(
         LoginUseCase,
         apps=apps,
         users=timed_users,
         sessions=timed_sessions,
+        credentials=credentials,
         rate_limiter=rate_limiter,
         clock=clock,
         policy=policy,
         rate_per_minute=config.login_rate_per_minute,
+        audit=audit_trail,
     )
     authenticate_use_case = providers.Factory(
-        AuthenticateUseCase, sessions=timed_sessions, clock=clock, policy=policy
+        AuthenticateUseCase,
+        sessions=timed_sessions,
+        credentials=credentials,
+        clock=clock,
+        policy=policy,
     )
-    logout_use_case = providers.Factory(LogoutUseCase, sessions=timed_sessions)
+    logout_use_case = providers.Factory(
+        LogoutUseCase, sessions=timed_sessions, credentials=credentials, audit=audit_trail,
+        clock=clock,
+    )
+    refresh_use_case = providers.Selector(
+        config.token_format,
+        opaque=providers.Object(None),
+        jwt=providers.Factory(
+            RefreshUseCase,
+            sessions=timed_sessions,
+            refresh_tokens=refresh_tokens,
+            credentials=jwt_credentials,
+            clock=clock,
+            policy=policy,
+        ),
+    )
     readiness_use_case = providers.Factory(
         ReadinessUseCase, sessions=timed_sessions, users=timed_users
     )
-    phone_use_case = providers.Factory(GetPhoneNumberUseCase, apps=apps, phones=timed_users)
+    phone_use_case = providers.Factory(GetPhoneNumberUseCase, apps=apps, phones=account_store)
     decrypt_use_case = providers.Factory(
         DecryptUseCase, sessions=timed_sessions, cipher=cipher, apps=apps
     )
@@ -168,3 +263,28 @@ class Container(containers.DeclarativeContainer):
         CheckSessionKeyUseCase, apps=apps, users=timed_users, sessions=timed_sessions
     )
     send_message_use_case = providers.Factory(SendMessageUseCase, apps=apps, users=timed_users)
+
+    # Accounts: the user's own and the back office's (HTTP and ``python -m entrypoints.admin``).
+    list_my_sessions_use_case = providers.Factory(ListMySessionsUseCase, sessions=timed_sessions)
+    revoke_my_session_use_case = providers.Factory(
+        RevokeMySessionUseCase, sessions=timed_sessions, accounts=account_store, clock=clock
+    )
+    show_account_use_case = providers.Factory(
+        ShowAccountUseCase, accounts=account_store, sessions=timed_sessions, apps=apps
+    )
+    find_accounts_use_case = providers.Factory(
+        FindAccountsUseCase, accounts=account_store, sessions=timed_sessions, apps=apps
+    )
+    ban_use_case = providers.Factory(
+        BanUseCase, accounts=account_store, sessions=timed_sessions, clock=clock
+    )
+    unban_use_case = providers.Factory(
+        UnbanUseCase, accounts=account_store, sessions=timed_sessions, clock=clock
+    )
+    revoke_sessions_use_case = providers.Factory(
+        RevokeSessionsUseCase, accounts=account_store, sessions=timed_sessions, clock=clock
+    )
+    delete_account_use_case = providers.Factory(
+        DeleteAccountUseCase, accounts=account_store, sessions=timed_sessions, clock=clock
+    )
+    list_events_use_case = providers.Factory(ListEventsUseCase, accounts=account_store)

@@ -25,7 +25,7 @@ from adapters.port_metrics import (
     wechat_errcode,
     wechat_outcome,
 )
-from domain.platform import UserPhoneStore, WeChatPlatform
+from domain.platform import WeChatPlatform
 from domain.ports import SessionStore, UserRepository, WeChatGateway
 
 __all__ = ["Port", "PortMetrics", "instrumented", "wechat_errcode", "wechat_outcome"]
@@ -132,13 +132,16 @@ def _timed(
     return hooked
 
 
-class UserStore(UserRepository, UserPhoneStore, Protocol):
-    """The user store as the use cases see it: users and their phone numbers."""
+class UserStore(UserRepository, Protocol):
+    """The user store as the use cases see it."""
 
 
 SESSIONS: Port[SessionStore] = Port(
     (SessionStore,),
     lambda metrics: StoreTimer("sessions", metrics.session_store_seconds),
+    # By token or by the session's id, one operation each (the labels dashboards know).
+    labels={"get_by_id": "get", "extend_by_id": "extend", "logout_by_id": "logout"},
+    pure=frozenset({"session_id"}),
 )
 USERS: Port[UserStore] = Port(
     (UserStore,), lambda metrics: StoreTimer("users", metrics.user_store_seconds)

@@ -4,6 +4,7 @@
 
 - ``bare``: ``GET /api/v1/me`` answers a constant; the cost of Sanic, HTTP and the event loop;
 - ``me``: ``GET /api/v1/me`` does one Redis ``GET`` of the token's key (401 when absent);
+  ``GET /api/v1/auth`` (forward auth's path) is the same handler;
 - ``login``: ``POST /api/v1/login`` does one simulator ``jscode2session`` call over a shared
   aiohttp session, one MySQL upsert with the raw aiomysql driver (autocommit, one round trip),
   one Redis ``SET`` of the new token's session, and answers the token.
@@ -104,6 +105,7 @@ def me_app(redis_url: str) -> Sanic:
     app.register_listener(open_redis, "before_server_start")
     app.register_listener(close_redis, "after_server_stop")
     app.add_route(me, "/api/v1/me", methods=["GET"])
+    app.add_route(me, "/api/v1/auth", methods=["GET"], name="auth")
     return app
 
 

@@ -36,6 +36,17 @@ class RedisMemory:
 
 
 @dataclass(frozen=True)
+class OfflineCost:
+    """A downstream service's CPU per access token it checks offline with PyJWT."""
+
+    count: int
+    decode_us: float
+    """``jwt.decode`` with the key at hand: signature, ``iss``, ``aud``, ``exp``."""
+    with_jwks_client_us: float
+    """The same, the key looked up by ``kid`` in ``PyJWKClient``'s cache first."""
+
+
+@dataclass(frozen=True)
 class Target:
     label: str
     measured: float
@@ -86,6 +97,18 @@ def targets(paths: dict[str, PathResult], memory: RedisMemory | None) -> list[Ta
                 "/me: p99 × plain /me floor's p99", _ratio(s.p99_ms, f.p99_ms), 0.75, False, "×"
             ),
         ]
+    auth = paths.get("auth")
+    if auth is not None and me is not None:
+        found.append(Target(
+            "forward auth: CPU-ms per request × /me's", _ratio(
+                auth.service.cpu_ms_per_request, me.service.cpu_ms_per_request), 1.1, False, "×"))
+    audit = paths.get("audit")
+    if audit is not None:
+        found.append(Target(
+            "login CPU-ms, audit trail on / off",
+            _ratio(audit.service.cpu_ms_per_request, audit.floor.cpu_ms_per_request),
+            1.05, False, "×",
+        ))
     if memory is not None:
         found.append(
             Target(
@@ -106,6 +129,10 @@ _LABELS = {
     "login0": "login, WeChat 0 ms",
     "login50": "login, WeChat 50 ms",
     "me": "GET /api/v1/me",
+    "auth": "GET /api/v1/auth (forward auth)",
+    "login_jwt": "login, JWT mode, WeChat 0 ms",
+    "me_jwt": "GET /api/v1/me, JWT mode",
+    "audit": "login, WeChat 0 ms: audit trail on (service) and off (AUDIT_RETENTION_DAYS=0)",
 }
 _HEADER = ("", "conns", "req/s", "p50 ms", "p99 ms", "errors", "CPU-ms/req")
 
@@ -149,13 +176,18 @@ def _grid(rows: list[tuple[str, ...]]) -> list[str]:
     ]
 
 
-def table(paths: dict[str, PathResult], memory: RedisMemory | None) -> str:
-    """The whole report: per path the service, floor(s) and ratios; Redis; the targets."""
+def table(
+    paths: dict[str, PathResult], memory: RedisMemory | None, offline: OfflineCost | None = None
+) -> str:
+    """The whole report: per path the service, floor(s) and ratios; Redis; the downstream's
+    offline check of an access token; the targets."""
     rows: list[tuple[str, ...]] = [_HEADER]
     for key, result in paths.items():
         rows.append((_LABELS.get(key, key), "", "", "", "", "", ""))
         rows.append(_row("  service", result.service))
-        floor_name = "  floor (1 Redis GET)" if key == "me" else "  floor (its I/O only)"
+        floor_name = {"me": "  floor (1 Redis GET)", "auth": "  floor (1 Redis GET)",
+                      "me_jwt": "  floor (1 Redis GET)", "audit": "  audit trail off"}.get(
+            key, "  floor (its I/O only)")
         rows.append(_row(floor_name, result.floor))
         if result.bare is not None:
             rows.append(_row("  bare Sanic floor", result.bare))
@@ -173,6 +205,13 @@ def table(paths: dict[str, PathResult], memory: RedisMemory | None) -> str:
         lines += [
             f"  {family:<8} {count:>9,} keys ({added:+,}), ~{size:,.0f} bytes each (MEMORY USAGE)"
             for family, (count, added, size) in sorted(memory.families.items())
+        ]
+    if offline is not None:
+        lines += [
+            "",
+            f"Offline check of an access token (PyJWT, EdDSA, {offline.count:,} in a row): "
+            f"{offline.decode_us:,.0f} CPU-µs each with the key at hand, "
+            f"{offline.with_jwks_client_us:,.0f} through PyJWKClient's key cache",
         ]
     checks = targets(paths, memory)
     if checks:

@@ -4,6 +4,9 @@
    latency), two services (``python -m entrypoints``, one per simulator; WORKERS=1, no access log,
    no login rate limit, LOG_LEVEL=WARNING, development mode, so migrated at start) and the floors
    (``bench/floors.py``: bare, ``/me``, login at 0 and 50 ms).
+   Two more services on the 0 ms simulator, ``audited0`` and ``quiet0``, differ only in the
+   audit trail (``quiet0`` has ``AUDIT_RETENTION_DAYS=0``): the login's CPU with and without its
+   events.
 2. Log 10,000 users in once through the service (they return in every later login) and once
    through the login floor; keep the tokens for the ``/me`` runs.
 3. Redis bytes per session: ``INFO memory`` before and after 50,000 more logins (or 90 s).
@@ -37,7 +40,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
+import jwt
 import redis
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from bench import load, profile, report
 from bench.infra import ROOT, BenchError, Processes, free_port, wait_until_serving
@@ -67,9 +73,14 @@ class Options:
     login_connections: int = 32
     slow_login_connections: int = 64
     me_connections: int = 64
+    offline_verifications: int = 20_000
+    """Access tokens checked in-process with PyJWT, for the downstream cost."""
     profile: bool = False
     hold: float = 0.0
     """With ``--hold``: start and fill the stack, describe it, keep it up this long, stop."""
+    paths: tuple[str, ...] = ()
+    """Only these paths (``login0``, ``login50``, ``me``, ``audit``) and no Redis memory phase;
+    empty: everything."""
     deadline: float = 560.0
     """Everything stops (cleanly) after this: ``make bench`` stays under 10 minutes."""
 
@@ -83,7 +94,8 @@ class Options:
             users=500,
             memory_logins=2_000,
             memory_seconds=10.0,
-            deadline=240.0,
+            offline_verifications=2_000,
+            deadline=300.0,
         )
 
 
@@ -135,7 +147,18 @@ def start_stack(processes: Processes, options: Options) -> Stack:
         waits.append((role, process, port, "/__sim/stats"))
 
     services = {}
-    for role, sim in (("service0", "sim0"), ("service50", "sim50")):
+    signing_key = processes.directory / "jwt-signing.pem"
+    signing_key.write_bytes(ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    jwt_mode = {"TOKEN_FORMAT": "jwt", "JWT_SIGNING_KEY_FILE": str(signing_key),
+                "REDIS_KEY_PREFIX": "wj:"}
+    for role, sim, more in (("service0", "sim0", {}), ("service50", "sim50", {}),
+                            ("servicejwt", "sim0", jwt_mode),
+                            # The audit trail's cost: two fresh services alike but for it (no
+                            # events kept in quiet0); service0 served the 10,000 first logins.
+                            ("audited0", "sim0", {}),
+                            ("quiet0", "sim0", {"AUDIT_RETENTION_DAYS": "0"})):
         port = free_port()
         env = {
             "HOST": "127.0.0.1",
@@ -149,6 +172,7 @@ def start_stack(processes: Processes, options: Options) -> Stack:
             "DATABASE_URL": mariadb.url,
             "LOGIN_RATE_PER_MINUTE": "0",
             "LOG_LEVEL": "WARNING",
+            **more,
         }
         # Profiled, the first service runs under the CPU sampler (idle until SIGUSR1).
         sampled = options.profile and role == "service0"
@@ -230,8 +254,9 @@ def _drop_code_claims(client: redis.Redis) -> None:
 
 def _family(key: bytes) -> str:
     """The key's family: the prefix up to its colon and the kind letter after it (``wl:u…``:
-    users' sessions, ``wl:c…``: codes, ``wl:r…``: rate limits, ``wl:t…``/``wl:l…``: the access
-    token and its lock), whatever ``REDIS_KEY_PREFIX`` is (up to 8 characters before ``:``)."""
+    users' sessions, ``wl:c…``: codes, ``wl:r…``: rate limits, ``wl:f…``: refresh tokens,
+    ``wl:t…``/``wl:l…``: the access token and its lock), whatever ``REDIS_KEY_PREFIX`` is (up to
+    8 characters before ``:``)."""
     head, colon, rest = key.partition(b":")
     kind = rest[:1] if rest[:1].isalpha() else b""
     family = head + colon + kind if colon and len(head) <= 8 else key[:4]
@@ -306,14 +331,17 @@ class Runner:
         self._runs = 0
         self._warm: set[tuple[str, str]] = set()
 
-    def args(self, script: str, target: str) -> list[str]:
+    def args(self, script: str, target: str, path: str | None = None) -> list[str]:
         if script == "me.lua":
-            return [str(self.tokens["floor" if target in ("bare", "floor_me") else "service"])]
+            pool = {"bare": "floor", "floor_me": "floor", "servicejwt": "jwt"}
+            tokens = str(self.tokens[pool.get(target, "service")])
+            return [tokens] if path is None else [tokens, path]
         self._runs += 1
         return [f"r{self._runs}", str(self.options.users)]
 
     def run(
-        self, target: str, script: str, connections: int, *, seconds: float | None = None
+        self, target: str, script: str, connections: int, *, seconds: float | None = None,
+        path: str | None = None,
     ) -> load.Measurement:
         url, pid = self.stack.services.get(target) or self.stack.floors[target]
         options = self.options
@@ -323,7 +351,7 @@ class Runner:
             load.measure(
                 url,
                 script,
-                self.args(script, target),
+                self.args(script, target, path),
                 pid=pid,
                 connections=connections,
                 seconds=warmup,
@@ -331,13 +359,13 @@ class Runner:
         measured = load.measure(
             url,
             script,
-            self.args(script, target),
+            self.args(script, target, path),
             pid=pid,
             connections=connections,
             seconds=seconds or options.seconds,
         )
         print(
-            f"  {target:<10} {script:<9} c={connections:<3} {measured.rps:>9,.0f}/s  "
+            f"  {target:<10} {path or script:<13} c={connections:<3} {measured.rps:>9,.0f}/s  "
             f"p50 {measured.p50_ms:6.1f} ms  p99 {measured.p99_ms:6.1f} ms  "
             f"errors {measured.errors}  CPU {measured.cpu_ms_per_request:.3f} ms/req",
             flush=True,
@@ -350,24 +378,58 @@ def run_paths(runner: Runner, options: Options) -> dict[str, report.PathResult]:
     service, then the reverse), their runs summed per process."""
     plan = (
         ("login0", "login, WeChat 0 ms", "login.lua", options.login_connections,
-         ("floor0", "service0")),
+         ("floor0", "service0"), None),
         ("login50", "login, WeChat 50 ms", "login.lua", options.slow_login_connections,
-         ("floor50", "service50")),
+         ("floor50", "service50"), None),
         ("me", "GET /api/v1/me", "me.lua", options.me_connections,
-         ("bare", "floor_me", "service0")),
+         ("bare", "floor_me", "service0"), None),
+        ("auth", "GET /api/v1/auth (forward auth)", "me.lua", options.me_connections,
+         ("floor_me", "service0"), "/api/v1/auth"),
+        ("login_jwt", "login, JWT mode, WeChat 0 ms", "login.lua", options.login_connections,
+         ("floor0", "servicejwt"), None),
+        ("me_jwt", "GET /api/v1/me, JWT mode", "me.lua", options.me_connections,
+         ("floor_me", "servicejwt"), None),
+        ("audit", "login, WeChat 0 ms, audit trail off and on", "login.lua",
+         options.login_connections, ("quiet0", "audited0"), None),
     )
     paths = {}
-    for name, title, script, connections, targets in plan:
+    for name, title, script, connections, targets, path in plan:
+        if options.paths and name not in options.paths:
+            continue
         print(title, flush=True)
         runs: dict[str, list[load.Measurement]] = {target: [] for target in targets}
         for round_ in range(options.rounds):
             for target in targets if round_ % 2 == 0 else reversed(targets):
-                runs[target].append(runner.run(target, script, connections))
+                runs[target].append(runner.run(target, script, connections, path=path))
         *floors, service = (load.combine(runs[target]) for target in targets)
         floor = floors[-1]
         bare = floors[0] if len(floors) == 2 else None
         paths[name] = report.PathResult(name, service, floor, bare)
     return paths
+
+
+def offline_verification(jwt_url: str, token: str, count: int) -> report.OfflineCost:
+    """What a downstream service spends checking one access token offline with PyJWT (as
+    ``examples/downstream.py`` does), keys fetched once: CPU microseconds per verification."""
+    client = jwt.PyJWKClient(f"{jwt_url}/.well-known/jwks.json", cache_keys=True, lifespan=300)
+    key = client.get_signing_key_from_jwt(token)
+
+    def verify() -> None:
+        jwt.decode(token, key, algorithms=["EdDSA"], issuer="weapp-login",
+                   audience="weapp-login")
+
+    def full() -> None:  # the example's path: the key looked up by kid in the cache, then decode
+        jwt.decode(token, client.get_signing_key_from_jwt(token), algorithms=["EdDSA"],
+                   issuer="weapp-login", audience="weapp-login")
+
+    results = []
+    for call in (verify, full):
+        call()
+        started = time.process_time()
+        for _ in range(count):
+            call()
+        results.append(1e6 * (time.process_time() - started) / count)
+    return report.OfflineCost(count=count, decode_us=results[0], with_jwks_client_us=results[1])
 
 
 def profile_service(runner: Runner, options: Options, directory: Path) -> str:
@@ -463,6 +525,7 @@ def bench(options: Options) -> str:
             for role, url, marker in (
                 ("service", stack.services["service0"][0], "pre"),
                 ("floor", stack.floors["floor0"][0], "fpre"),
+                ("jwt", stack.services["servicejwt"][0], "jpre"),
             ):
                 codes = [f"u{n}:{marker}" for n in range(options.users)]
                 tokens[role] = Path(temp) / f"tokens-{role}.txt"
@@ -470,9 +533,12 @@ def bench(options: Options) -> str:
             if options.hold > 0:
                 hold(stack, tokens, options.hold)
                 return "held"
-            memory = measure_redis_memory(stack, options, "mem")
+            memory = None if options.paths else measure_redis_memory(stack, options, "mem")
             runner = Runner(stack, options, tokens)
             paths = run_paths(runner, options)
+            jwt_token = tokens["jwt"].read_text().split("\n", 1)[0]
+            offline = offline_verification(stack.services["servicejwt"][0], jwt_token,
+                                           options.offline_verifications)
             summary = profile_service(runner, options, OUTPUT) if options.profile else ""
         finally:
             processes.stop_all()
@@ -483,7 +549,7 @@ def bench(options: Options) -> str:
         f"took {time.monotonic() - started:.0f} s; load average at the end "
         f"{os.getloadavg()[0]:.2f}"
     )
-    text = f"{header}\n{method}\n\n{report.table(paths, memory)}\n"
+    text = f"{header}\n{method}\n\n{report.table(paths, memory, offline)}\n"
     (OUTPUT / "last.txt").write_text(text + (f"\n{summary}\n" if summary else ""))
     (OUTPUT / "last.json").write_text(
         json.dumps(
@@ -491,7 +557,8 @@ def bench(options: Options) -> str:
                 "machine": header,
                 "options": dataclasses.asdict(options),
                 "paths": {k: dataclasses.asdict(v) for k, v in paths.items()},
-                "redis": dataclasses.asdict(memory),
+                "redis": None if memory is None else dataclasses.asdict(memory),
+                "offline_verification": dataclasses.asdict(offline),
             },
             indent=2,
         )
@@ -508,6 +575,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seconds", type=float, help="measured seconds per run")
     parser.add_argument("--warmup", type=float, help="warm-up seconds per run")
+    parser.add_argument("--rounds", type=int, help="rounds per process (ABBA order)")
+    parser.add_argument(
+        "--paths", type=lambda text: tuple(text.split(",")),
+        help="only these paths, e.g. audit or login0,me (and no Redis memory phase)",
+    )
     parser.add_argument(
         "--hold",
         type=float,
@@ -520,7 +592,7 @@ def main(argv: list[str] | None = None) -> int:
     options = Options.quick() if args.quick else Options()
     changes = {
         name: getattr(args, name)
-        for name in ("seconds", "warmup")
+        for name in ("seconds", "warmup", "rounds", "paths")
         if getattr(args, name) is not None
     }
     options = dataclasses.replace(options, profile=args.profile, hold=args.hold, **changes)

@@ -48,6 +48,8 @@ class User:
     id: int
     created_at: float = 0.0
     """Unix time in seconds."""
+    status: str = "active"
+    """``active`` or ``banned`` (``domain.accounts``); a deleted user is found by no login."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,35 @@ class Unauthorized(DomainError):
     message = "A valid login token is required."
 
 
+class UserBanned(DomainError):
+    """The back office banned the user: its logins are refused."""
+
+    code = "user_banned"
+    message = "This user was banned."
+
+
+class SessionNotFound(DomainError):
+    """A session id that is not one of the user's live sessions."""
+
+    code = "not_found"
+    message = "No such session."
+class RefreshRefused(DomainError):
+    """Base of a refused refresh token (JWT mode)."""
+
+
+class InvalidRefreshToken(RefreshRefused):
+    code = "invalid_refresh_token"
+    message = "The refresh token is unknown, expired or revoked; log in again."
+
+
+class RefreshTokenReused(RefreshRefused):
+    """A refresh token used again after its reuse window: a stolen token was replayed, so its
+    whole session was ended."""
+
+    code = "refresh_token_reused"
+    message = "The refresh token was used already; the session is ended. Log in again."
+
+
 class RetryLater(DomainError):
     """An error after which the client may try again in ``retry_after`` seconds."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from domain.accounts import SessionInfo
 from domain.entities import Identity, LoginSession, User, WeChatSession
 
 
@@ -66,6 +67,10 @@ class NewLogin:
     code_hash: bytes
     """The code's key in the ``CodeExchangeRegistry``."""
     exchanged: WeChatSession
+    ip: str | None = None
+    """The client's network (``domain.accounts.network_of``), shown in the user's sessions."""
+    user_agent: str | None = None
+    """At most ``MAX_USER_AGENT`` characters."""
 
 
 class SessionStore(Protocol):
@@ -75,10 +80,11 @@ class SessionStore(Protocol):
     Every write is safe to repeat after a lost reply: the repeat has the outcome of the first.
     """
 
-    async def record_login(self, login: NewLogin) -> str:
+    async def record_login(self, login: NewLogin) -> str | None:
         """In one step: store the session, remember the user's newest ``session_key``, and
-        record the code's result for ``CODE_LIFETIME_SECONDS``; return the new token. Raises
-        (``StoreUnavailable``) if any of it may have failed."""
+        record the code's result for ``CODE_LIFETIME_SECONDS``; return the new token, or
+        ``None`` (nothing stored but the code's result) while the user is fenced off by
+        ``revoke_all``. Raises (``StoreUnavailable``) if any of it may have failed."""
         ...
 
     async def get(self, token: str) -> LoginSession | None:
@@ -89,10 +95,46 @@ class SessionStore(Protocol):
         """Move the expiry of a live session to ``expires_at``; a no-op when it is gone."""
         ...
 
-    async def logout(self, token: str, *, everywhere: bool) -> bool:
+    async def logout(self, token: str, *, everywhere: bool) -> int | None:
         """End this token's session (with ``everywhere``: every session of its user) in one
-        atomic step; ``True`` when the token was live. A repeat of the same call after a lost
-        reply answers as the first did."""
+        atomic step; its user's id when the token was live, else ``None``. A repeat of the same
+        call after a lost reply answers as the first did."""
+        ...
+
+    async def sessions_of(self, user_id: int) -> list[SessionInfo]:
+        """The user's live sessions, newest first."""
+        ...
+
+    async def revoke(self, user_id: int, session_id: str) -> bool:
+        """End the user's session with this id (``session_id``'s); ``False`` when it is not one
+        of its live ones (another user's, an ended one, no session id at all)."""
+        ...
+
+    async def revoke_all(self, user_id: int, *, fence_until: float | None = None) -> None:
+        """End every session of the user in one step. With ``fence_until`` (Unix seconds),
+        ``record_login`` stores no session of the user until then (a ban or a deletion: a login
+        in flight, which read the user before, gets no token)."""
+        ...
+
+    async def unfence(self, user_id: int) -> None:
+        """Lift the fence of ``revoke_all`` (an unban)."""
+        ...
+
+    def session_id(self, token: str) -> str | None:
+        """The id of this token's session (no I/O): opaque, stable for the session's life, and
+        never a token itself; ``None`` for a token of a form this store never issues."""
+        ...
+
+    async def get_by_id(self, session_id: str) -> LoginSession | None:
+        """As :meth:`get`, for the session with this id."""
+        ...
+
+    async def extend_by_id(self, session_id: str, expires_at: float) -> None:
+        """As :meth:`extend`, for the session with this id."""
+        ...
+
+    async def logout_by_id(self, session_id: str, *, everywhere: bool) -> int | None:
+        """As :meth:`logout`, for the session with this id."""
         ...
 
     async def session_key(self, user_id: int, app: str) -> str | None:
@@ -164,4 +206,56 @@ class RateLimiter(Protocol):
     async def hit(self, key: str, *, limit: int, window: int, now: float) -> int | None:
         """Count one event for ``key``; return ``None`` if within ``limit`` per ``window``
         seconds, else the seconds until the window resets."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class AccessTokenClaims:
+    """What a signed access token says (JWT mode). Times are Unix seconds."""
+
+    user_id: int
+    session_id: str
+    app: str
+    platform: str
+    issued_at: float
+    expires_at: float
+
+
+class AccessTokenSigner(Protocol):
+    """Signs access tokens, verifies them, and publishes the keys that verify them."""
+
+    def sign(self, claims: AccessTokenClaims) -> str:
+        """A token of ``claims``, signed with the current signing key."""
+        ...
+
+    def verify(self, token: str) -> AccessTokenClaims | None:
+        """The claims of a token signed by a published key for this issuer and audience and not
+        expired; ``None`` for anything else, however malformed."""
+        ...
+
+    def jwks(self) -> dict[str, object]:
+        """The public keys as a JSON Web Key Set: the signing key and every verify key."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshTokenUse:
+    """A refresh token's session, and when the token was first used."""
+
+    session_id: str
+    first_used_at: float
+
+
+class RefreshTokenStore(Protocol):
+    """Refresh tokens (JWT mode). The store makes them and keeps only a keyed hash of them."""
+
+    async def issue(self, session_id: str, *, expires_at: float) -> str:
+        """A new refresh token of this session, known until ``expires_at``."""
+        ...
+
+    async def use(self, token: str, *, now: float) -> RefreshTokenUse | None:
+        """Record a use of ``token`` at ``now``, and return its session and the time of its
+        first use (``now`` for the first; of concurrent first uses, exactly one time is kept
+        and all report it). ``None`` for a token unknown or past its expiry. A repeat after a
+        lost reply answers as the first did."""
         ...

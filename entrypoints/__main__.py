@@ -121,6 +121,12 @@ def _serve(settings: Settings) -> int:
             "SESSION_SECRET is not set: login tokens are keyed by a fixed development value",
             extra={"event": "development_session_secret"},
         )
+    if settings.jwt_mode and settings.jwt_signing_key_file is None:
+        logger.warning(
+            "JWT_SIGNING_KEY_FILE is not set: access tokens are signed with the development "
+            "key under ./var/",
+            extra={"event": "development_signing_key"},
+        )
     if not settings.production:
         container = Container()
         container.config.from_dict(settings.as_config())

@@ -107,13 +107,25 @@ async def _open_resources(app: Sanic[Any, Any]) -> None:
         provided = getattr(container, f"{field.name}_use_case")()
         resolved[field.name] = await provided if inspect.isawaitable(provided) else provided
     app.ctx.use_cases = UseCases(**resolved)
+    webhooks = container.webhooks()  # the delivery loop of the webhook outbox
+    if inspect.isawaitable(webhooks):
+        await webhooks
     app.ctx.trusted_proxy_count = container.config.trusted_proxy_count()
     app.ctx.admin_token = container.config.admin_token()
+    app.ctx.service_token = container.config.service_token()
+    app.ctx.token_issuer = container.config.token_issuer()
+    signer = container.access_token_signer()
+    app.ctx.jwks = None if signer is None else orjson.dumps(signer.jwks())
     logger.info("worker ready", extra={"event": "worker_started"})
 
 
 async def _close_resources(app: Sanic[Any, Any]) -> None:
     container = app.ctx.container
+    for background in (container.webhooks, container.audit_trail):  # before the pools they use
+        active = background.last_overriding or background  # a test's replacement, if any
+        stopped = active.shutdown() if hasattr(active, "shutdown") else None
+        if inspect.isawaitable(stopped):
+            await stopped
     shutdown = container.shutdown_resources()
     if inspect.isawaitable(shutdown):
         await shutdown

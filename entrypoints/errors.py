@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 from sanic import HTTPResponse, Request
+from sanic.constants import HTTP_METHODS
 from sanic.exceptions import (
     BadRequest,
     HeaderNotFound,
@@ -29,8 +30,11 @@ logger = logging.getLogger("weapp_login.errors")
 STATUS_BY_ERROR: dict[type[domain.DomainError], int] = {
     domain.InvalidRequest: 400,
     domain.Unauthorized: 401,
+    domain.RefreshRefused: 401,
     domain.InvalidCode: 401,
     domain.UserBlocked: 403,
+    domain.UserBanned: 403,
+    domain.SessionNotFound: 404,
     domain.RateLimited: 429,
     domain.WeChatBusy: 503,
     domain.WeChatOverloaded: 503,
@@ -96,6 +100,19 @@ def domain_error_response(error: domain.DomainError) -> HTTPResponse:
     return error_response(status, error.code, error.detail, headers=headers, platform=platform)
 
 
+def _allow(request: Request) -> dict[str, str]:
+    """The ``Allow`` header of a path whose routes have parameters (Sanic's router names the
+    allowed methods of static paths only)."""
+    allowed = []
+    for method in HTTP_METHODS:
+        try:
+            request.app.router.get(request.path, method, request.headers.get("host"))
+        except SanicException:
+            continue
+        allowed.append(method)
+    return {"Allow": ", ".join(allowed)} if allowed else {}
+
+
 class JsonErrorHandler(ErrorHandler):
     """Renders every failure, Sanic's own included, in the documented error shape.
 
@@ -109,7 +126,7 @@ class JsonErrorHandler(ErrorHandler):
             if isinstance(exception, cls):
                 headers = {}
                 if isinstance(exception, MethodNotAllowed):
-                    headers = dict(exception.headers or {})
+                    headers = dict(exception.headers or {}) or _allow(request)
                 return error_response(status, code, message, headers=headers)
         if isinstance(exception, SanicException) and 400 <= (exception.status_code or 500) < 500:
             status = exception.status_code

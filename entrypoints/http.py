@@ -47,3 +47,14 @@ def client_address_of(request: Request, trusted_proxies: int) -> str:
         if hops:
             return hops[-min(trusted_proxies, len(hops))]
     return request.conn_info.client_ip if request.conn_info else ""
+
+
+def scheme_of(request: Request, trusted_proxies: int) -> str:
+    """``http`` or ``https`` as the client used it: with trusted proxies, the last
+    ``X-Forwarded-Proto`` (the one the nearest proxy set) when it says one of the two."""
+    if trusted_proxies > 0:
+        forwarded = ",".join(request.headers.getall("x-forwarded-proto", []))
+        last = forwarded.rpartition(",")[2].strip().lower()
+        if last in ("http", "https"):
+            return last
+    return "https" if request.scheme == "https" else "http"

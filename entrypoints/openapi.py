@@ -39,6 +39,14 @@ HEADERS: dict[str, Schema] = {
                    "schema": {"type": "string", "pattern": "^[0-9]+$"}},
     "WwwAuthenticate": {"description": "`Bearer` on a refused login token.",
                         "schema": {"type": "string"}},
+    "UserId": {"description": "The user's id.", "required": True,
+               "schema": {"type": "string", "pattern": "^[0-9]+$"}},
+    "SessionId": {"description": "The session's id: opaque, stable for the session's life, "
+                  "never a token.", "required": True, "schema": {"type": "string"}},
+    "App": {"description": "The app of the login that made the session.", "required": True,
+            "schema": {"type": "string"}},
+    "Platform": {"description": "That app's platform.", "required": True,
+                 "schema": {"type": "string"}},
     "BearerAuthorization": {"description": "`Bearer <token>`, the token of the body again.",
                             "required": True, "schema": {"type": "string"}},
 }
@@ -49,6 +57,8 @@ SECURITY_SCHEMES = {
                             "(the bare `Authorization: <token>` is accepted too)."},
     "admin": {"type": "http", "scheme": "bearer",
               "description": "The back office's ADMIN_TOKEN."},
+    "service": {"type": "http", "scheme": "bearer",
+                "description": "SERVICE_TOKEN, held by the team's other services."},
 }
 
 @dataclass(frozen=True)
@@ -61,6 +71,22 @@ class Reply:
     content_type: str = "application/json"
     headers: Mapping[str, str] = field(default_factory=dict)
     """Response header name → its component in ``HEADERS``."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """A query parameter (a string)."""
+
+    name: str
+    description: str
+
+
+PATH_PARAMETER = re.compile(r"<(\w+)(?::(\w+))?>")
+"""Sanic's ``<name:type>`` in a route's path; OpenAPI spells it ``{name}``."""
+
+
+def openapi_path(path: str) -> str:
+    return PATH_PARAMETER.sub(r"{\1}", path)
 
 
 @dataclass(frozen=True)
@@ -82,6 +108,7 @@ class Route:
     body_required: bool = True
     security: str | None = None
     description: str | None = None
+    query: Sequence[Param] = ()
 
 
 class _Untitled(GenerateJsonSchema):
@@ -103,7 +130,8 @@ def build_spec(routes: Sequence[Route], *, title: str, version: str, description
     schemas = {kind: refs[(kind, "validation")] for kind in types}
     paths: dict[str, Schema] = {}
     for route in routes:
-        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, schemas)
+        operation = _operation(route, schemas)
+        paths.setdefault(openapi_path(route.path), {})[route.method.lower()] = operation
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version, "description": description},
@@ -120,6 +148,14 @@ def _operation(route: Route, schemas: Mapping[Any, Schema]) -> Schema:
         operation["description"] = route.description
     if route.security:
         operation["security"] = [{route.security: []}]
+    parameters = [
+        {"name": name, "in": "path", "required": True,
+         "schema": {"type": "integer" if kind == "int" else "string"}}
+        for name, kind in PATH_PARAMETER.findall(route.path)
+    ] + [{"name": p.name, "in": "query", "description": p.description,
+          "schema": {"type": "string"}} for p in route.query]
+    if parameters:
+        operation["parameters"] = parameters
     if route.body is not None:
         operation["requestBody"] = {
             "required": route.body_required,

@@ -11,6 +11,7 @@ as the hand-written checks they replace. Validation is strict: ``"1"`` is no int
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal, NotRequired, TypeVar
+from urllib.parse import parse_qs
 
 from pydantic import (
     BeforeValidator,
@@ -23,6 +24,7 @@ from pydantic import (
 )
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
+from domain.accounts import MAX_REASON
 from domain.codes import CODE_PATTERN, MAX_CODE_LENGTH
 from domain.errors import InvalidRequest
 from domain.use_cases.send_message import LANGS, MAX_TEXT_LENGTH, MINIPROGRAM_STATES
@@ -94,6 +96,18 @@ class MessageRequest(TypedDict):
     lang: NotRequired[Annotated[str, Field(json_schema_extra={"enum": sorted(LANGS)})] | None]
 
 
+@with_config(STRICT)
+class RefreshRequest(TypedDict):
+    refresh_token: Annotated[str, Field(min_length=1, max_length=1024,
+                                        description="The refresh token of the login.")]
+
+
+@with_config(STRICT)
+class IntrospectRequest(TypedDict):
+    token: Annotated[str, Field(min_length=1, description="The user's access token.")]
+    token_type_hint: NotRequired[Annotated[str, Field(description="Ignored (RFC 7662).")]]
+
+
 # ---- responses --------------------------------------------------------------------------------
 
 class LoginUser(TypedDict):
@@ -102,10 +116,48 @@ class LoginUser(TypedDict):
 
 
 class LoginResponse(TypedDict):
-    token: Annotated[str, Field(description="Opaque; send it as `Authorization: Bearer`.")]
+    token: Annotated[str, Field(description="Send it as `Authorization: Bearer`: opaque, or "
+                                "in the JWT mode a signed access token.")]
     token_type: Literal["Bearer"]
     expires_in: Annotated[int, Field(ge=0, description="Seconds left.")]
     user: LoginUser
+    refresh_token: NotRequired[Annotated[str, Field(
+        description="JWT mode: renews the tokens at POST /api/v1/token/refresh.")]]
+    refresh_expires_in: NotRequired[Annotated[int, Field(
+        ge=0, description="JWT mode: seconds the refresh token has left unused.")]]
+
+
+class Introspection(TypedDict):
+    active: Annotated[bool, Field(description="Only `false` for a token that is not valid.")]
+    sub: NotRequired[Annotated[str, Field(description="The user's id.")]]
+    sid: NotRequired[Annotated[str, Field(description="The session's id.")]]
+    app: NotRequired[str]
+    platform: NotRequired[str]
+    iat: NotRequired[Annotated[int, Field(description="Issued (Unix seconds).")]]
+    exp: NotRequired[Annotated[int, Field(description="Expires (Unix seconds).")]]
+    token_type: NotRequired[Literal["access_token"]]
+    iss: NotRequired[str]
+
+
+class Jwk(TypedDict):
+    kty: Literal["OKP"]
+    crv: Literal["Ed25519"]
+    x: str
+    kid: Annotated[str, Field(description="The key's RFC 7638 thumbprint.")]
+    alg: Literal["EdDSA"]
+    use: Literal["sig"]
+
+
+class Jwks(TypedDict):
+    keys: list[Jwk]
+
+
+class Discovery(TypedDict):
+    issuer: str
+    jwks_uri: str
+    token_endpoint: str
+    introspection_endpoint: str
+    id_token_signing_alg_values_supported: list[Literal["EdDSA"]]
 
 
 class MeUser(TypedDict):
@@ -187,6 +239,9 @@ LOGOUT = TypeAdapter(LogoutRequest)
 PHONE = TypeAdapter(PhoneRequest)
 DECRYPT = TypeAdapter(DecryptRequest)
 MESSAGE = TypeAdapter(MessageRequest)
+REFRESH = TypeAdapter(RefreshRequest)
+INTROSPECT = TypeAdapter(IntrospectRequest)
+FORM = "application/x-www-form-urlencoded"
 
 
 def read(adapter: TypeAdapter[Body], body: bytes, *, allow_empty: bool = False) -> Body:
@@ -211,6 +266,21 @@ def login_code(body: bytes) -> tuple[str, str | None]:
     return code, request.get("app")
 
 
+def introspected_token(body: bytes, content_type: str) -> str:
+    """The token to introspect: the form field ``token`` (a form body), else JSON ``token``."""
+    if content_type.partition(";")[0].strip().lower() != FORM:
+        return read(INTROSPECT, body)["token"]
+    try:
+        fields = parse_qs(body.decode("utf-8"), strict_parsing=bool(body.strip()),
+                          max_num_fields=16)
+    except ValueError:  # UnicodeDecodeError included
+        raise InvalidRequest("The body is not a valid form.") from None
+    tokens = fields.get("token", [])
+    if len(tokens) != 1 or not tokens[0]:
+        raise InvalidRequest("`token` is required, once.")
+    return tokens[0]
+
+
 def _explain(invalid: ValidationError) -> str:
     """One sentence about the first problem; never the value that was sent."""
     first = invalid.errors(include_url=False, include_context=False, include_input=False)[0]
@@ -222,3 +292,76 @@ def _explain(invalid: ValidationError) -> str:
     if first["type"] == "missing":
         return f"`{field}` is required."
     return f"`{field}`: {first['msg']}."
+
+
+# ---- accounts ---------------------------------------------------------------------------------
+
+@with_config(STRICT)
+class BanRequest(TypedDict, total=False):
+    reason: Annotated[str | None, Field(max_length=MAX_REASON,
+                                        description="Kept with the `banned` event.")]
+
+
+BAN = TypeAdapter(BanRequest)
+
+DateTime = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+
+
+class SessionItem(TypedDict):
+    id: Annotated[str, Field(description="Opaque and stable; never works as a token.")]
+    current: Annotated[bool, Field(description="The session of the token that asks.")]
+    app: str | None
+    platform: str | None
+    created_at: DateTime
+    expires_at: DateTime
+    ip: Annotated[str | None, Field(description="The login's network: IPv4 /24, IPv6 /48.")]
+    user_agent: Annotated[str | None, Field(description="As sent at login (256 characters).")]
+
+
+class SessionsResponse(TypedDict):
+    sessions: Annotated[list[SessionItem], Field(description="Live sessions, newest first.")]
+
+
+class IdentityItem(TypedDict):
+    app: str | None
+    platform: str | None
+    openid: str
+    unionid: str | None
+
+
+class AdminUser(TypedDict):
+    id: int
+    status: Literal["active", "banned", "deleted"]
+    created_at: DateTime
+    last_login_at: DateTime | None
+    phone: Annotated[str | None, Field(description="E.164.")]
+    identities: list[IdentityItem]
+    sessions: list[SessionItem]
+
+
+class AdminUserResponse(TypedDict):
+    user: AdminUser
+
+
+class AdminUsersResponse(TypedDict):
+    users: list[AdminUser]
+
+
+class EventItem(TypedDict):
+    id: int
+    at: DateTime
+    type: Literal["login", "login_failed", "logout", "session_revoked", "banned", "unbanned",
+                  "deleted", "phone_verified"]
+    user_id: int | None
+    app: str | None
+    result: Annotated[str, Field(description="`ok`, or a failed login's error code.")]
+    ip: str | None
+    user_agent: str | None
+    request_id: str | None
+    reason: NotRequired[Annotated[str, Field(description="A ban's reason, when given.")]]
+
+
+class EventsResponse(TypedDict):
+    events: Annotated[list[EventItem], Field(description="Newest first.")]
+    next: Annotated[str | None, Field(description="The `before` of the next page; null on "
+                                                  "the last.")]

@@ -24,6 +24,7 @@ from pydantic_settings import (
 )
 
 from settings import fields as f
+from settings import jwt_keys
 from settings.apps import AppConfig, first_wechat_app, load_apps, shorthand_app
 from settings.fields import ConfigError, SecretFiles, Variables
 from settings.waits import wechat_waits
@@ -75,8 +76,20 @@ class Settings(BaseSettings):
     session_max_age_seconds: Annotated[int, f.whole(1, TEN_YEARS)] = 2_592_000
     admin_token: Annotated[str | None, f.bearer_token()] = _Secret
     service_token: Annotated[str | None, f.bearer_token()] = _Secret
+    token_format: Annotated[str, f.one_of("opaque", "jwt")] = "opaque"  # noqa: S105 (a name)
+    """``TOKEN_FORMAT``: the service's own tokens, or signed access tokens and refresh tokens."""
+    access_token_ttl_seconds: Annotated[int, f.whole(60, 3600)] = 900
+    token_issuer: Annotated[str, f.claim()] = "weapp-login"  # noqa: S105 (a name)
+    token_audience: Annotated[str, f.claim()] = "weapp-login"  # noqa: S105 (a name)
+    jwt_signing_key_file: str | None = None
+    """A PEM Ed25519 private key; unset in development: one made under ``./var/`` and kept."""
+    jwt_verify_key_files: str | None = None
+    """Comma-separated PEM Ed25519 public keys, published and accepted too (key rotation)."""
     login_rate_per_minute: Annotated[int, f.whole(0)] = 60
     trusted_proxy_count: Annotated[int, f.whole(0, 32)] = 0
+    audit_retention_days: Annotated[int, f.whole(0, 36_500)] = 90
+    webhook_url: Annotated[str | None, f.url("http", "https")] = None
+    webhook_secret: Annotated[str | None, f.webhook_secret()] = _Secret
     log_level: Annotated[str, f.one_of(*LOG_LEVELS, upper=True)] = "INFO"
     metrics_port: Annotated[int | None, f.whole(1, 65535)] = None
     metrics_host: str = "127.0.0.1"
@@ -85,6 +98,7 @@ class Settings(BaseSettings):
     )
     """``PROMETHEUS_MULTIPROC_DIR``: where workers put their metrics; unset, a temporary one."""
     _apps: tuple[AppConfig, ...] = PrivateAttr(default=())
+    _jwt_keys: tuple[str, tuple[str, ...]] | None = PrivateAttr(default=None)
 
     @model_validator(mode="before")
     @classmethod
@@ -155,6 +169,21 @@ class Settings(BaseSettings):
         """Sessions (and the other shared state) live in Redis: a URL or Sentinels are set."""
         return self.redis_url is not None or self.redis_sentinels is not None
 
+    @property
+    def jwt_mode(self) -> bool:
+        """``TOKEN_FORMAT=jwt``: signed access tokens and refresh tokens."""
+        return self.token_format == "jwt"  # noqa: S105 (a format's name)
+
+    @property
+    def jwt_keys(self) -> tuple[str, tuple[str, ...]] | None:
+        """JWT mode: the signing key's PEM and the verify keys' (read and checked at start)."""
+        if not self.jwt_mode:
+            return None
+        if self._jwt_keys is None:
+            self._jwt_keys = (jwt_keys.signing_key(self.jwt_signing_key_file),
+                              jwt_keys.verify_keys(self.jwt_verify_key_files))
+        return self._jwt_keys
+
     def secret_values(self) -> tuple[str, ...]:
         """Every secret configured, however it came (environment, ``.env`` or ``*_FILE``), and
         the passwords inside the store URLs: what the log filter masks wherever it appears."""
@@ -171,6 +200,7 @@ class Settings(BaseSettings):
         """The plain dict that the container's ``Configuration`` provider is filled from."""
         values = self.model_dump()
         values["sessions_backend"] = "redis" if self.uses_redis else "memory"
+        values["webhooks"] = "on" if self.webhook_url else "off"
         # Keys login tokens: the same in every worker and instance; changing it logs users out.
         values["session_secret"] = self.session_secret or DEVELOPMENT_SESSION_SECRET
         values["apps"] = [app.as_config() for app in self.apps]
@@ -182,6 +212,8 @@ class Settings(BaseSettings):
         # Each app has its own limit on calls in flight; the keep-alive pool holds them all.
         values["platform_connections"] = self.wechat_max_in_flight * len(self.apps)
         values["response_timeout_seconds"] = RESPONSE_TIMEOUT_SECONDS
+        signing, verifying = self.jwt_keys or ("", ())
+        values["jwt"] = {"signing_key": signing, "verify_keys": list(verifying)}
         values.update(wechat_waits(self.wechat_timeout_seconds))
         return values
 
@@ -204,8 +236,13 @@ class Settings(BaseSettings):
             raise ConfigError("WECHAT_API_BASE: must be https when APP_ENV=production")
         if self.production and self.session_secret is None:
             raise ConfigError("SESSION_SECRET: required when APP_ENV=production")
+        if self.production and self.jwt_mode and self.jwt_signing_key_file is None:
+            raise ConfigError("JWT_SIGNING_KEY_FILE: required when TOKEN_FORMAT=jwt and "
+                              "APP_ENV=production")
+        _ = self.jwt_keys  # reads and checks the key files now, at start
         self._check_timeouts()
         self._check_redis()
+        self._check_webhooks()
         if self.workers > 1 and not self.uses_redis:
             raise ConfigError(
                 "WORKERS: the in-memory session store serves one worker only; set REDIS_URL"
@@ -226,6 +263,13 @@ class Settings(BaseSettings):
                 f"WECHAT_TIMEOUT_SECONDS: {timeout:g} lets a request wait {longest:g} s on "
                 f"WeChat, past the {RESPONSE_TIMEOUT_SECONDS:g} s response timeout (504 then 503)"
             )
+
+    def _check_webhooks(self) -> None:
+        if (self.webhook_url is None) != (self.webhook_secret is None):
+            missing = "WEBHOOK_SECRET" if self.webhook_secret is None else "WEBHOOK_URL"
+            raise ConfigError(f"{missing}: set both WEBHOOK_URL and WEBHOOK_SECRET, or neither")
+        if self.production and self.webhook_url and urlsplit(self.webhook_url).scheme != "https":
+            raise ConfigError("WEBHOOK_URL: must be https when APP_ENV=production")
 
     def _check_redis(self) -> None:
         if (self.redis_sentinels is None) != (self.redis_sentinel_master is None):

@@ -6,6 +6,7 @@ turns pydantic's report into the first error, prefixed with its variable's name.
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -91,6 +92,22 @@ def url(*schemes: str, base: bool = False) -> Any:
     return _checked(parse)
 
 
+def webhook_secret() -> Any:
+    """``whsec_`` and the base64 of at least 24 bytes (the Standard Webhooks form)."""
+
+    def parse(raw: str) -> str:
+        prefix, _, encoded = raw.partition("_")
+        try:
+            key = base64.b64decode(encoded, validate=True)
+        except ValueError:
+            key = b""
+        if prefix != "whsec" or len(key) < 24:
+            raise ValueError("expected whsec_ and the base64 of at least 24 bytes")
+        return raw
+
+    return _checked(parse)
+
+
 def database_url() -> Any:
     def parse(raw: str) -> str:
         scheme = raw.split("://", 1)[0] if "://" in raw else ""
@@ -145,11 +162,22 @@ def secret(min_length: int) -> Any:
     return _checked(parse)
 
 
+def claim() -> Any:
+    """A JWT claim's value: 1 to 200 printable ASCII characters without spaces."""
+
+    def parse(raw: str) -> str:
+        if not re.fullmatch(r"[!-~]{1,200}", raw):
+            raise ValueError("must be 1 to 200 printable ASCII characters without spaces")
+        return raw
+
+    return _checked(parse)
+
+
 def bearer_token() -> Any:
     """A token clients send as ``Authorization: Bearer``: exactly what the HTTP edge accepts."""
 
     def parse(raw: str) -> str:
-        if len(raw) < 32 or not BEARER_TOKEN.fullmatch(raw):
+        if not 32 <= len(raw) <= 512 or not BEARER_TOKEN.fullmatch(raw):
             raise ValueError(f"must be 32 to 512 characters of {BEARER_TOKEN_CHARACTERS}")
         return raw
 

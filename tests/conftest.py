@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.fixtures.postgres_server",
     "tests.fixtures.wechat_simulator",
     "tests.fixtures.platform_simulators",
+    "tests.fixtures.webhook_receiver",
 ]
 
 

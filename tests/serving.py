@@ -7,8 +7,10 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from dependency_injector import providers
 from sanic import Sanic
 
+from adapters.memory.audit import InMemoryAuditTrail
 from container import Container
 from entrypoints.app import create_app
 from entrypoints.protocol import ServiceHttpProtocol
@@ -19,9 +21,15 @@ _names = itertools.count()
 
 
 def make_container(environ: dict[str, str] | None = None) -> Container:
-    """A fresh container configured as ``python -m entrypoints`` would be from ``environ``."""
+    """A fresh container configured as ``python -m entrypoints`` would be from ``environ``.
+
+    Without a ``DATABASE_URL`` (tests on fake stores), the audit trail is kept in memory and
+    no webhook loop runs, rather than both using the development SQLite file."""
     container = Container()
     container.config.from_dict(Settings.from_env(environ or {}).as_config())
+    if "DATABASE_URL" not in (environ or {}):
+        container.audit_trail.override(providers.Object(InMemoryAuditTrail()))
+        container.webhooks.override(providers.Object(None))
     return container
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
+    text,
 )
 from sqlalchemy.dialects import mysql
 
@@ -54,6 +55,8 @@ users = Table(
     Column("updated_at", Timestamp, nullable=False),
     Column("last_login_at", Timestamp, nullable=False),
     Column("phone", String(32), nullable=True),  # E.164, from getuserphonenumber (0002)
+    # active | banned | deleted (0004)
+    Column("status", String(16), nullable=False, server_default=text("'active'")),
     **MYSQL_TABLE_OPTIONS,
 )
 
@@ -73,3 +76,42 @@ user_identities = Table(
     **MYSQL_TABLE_OPTIONS,
 )
 """Unique by (platform, appid, openid): its primary key (0003)."""
+
+account_events = Table(
+    "account_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("type", String(32), nullable=False),
+    Column("at", Timestamp, nullable=False),
+    Column("user_id", BigInteger, nullable=True),
+    Column("app", String(32), nullable=True),
+    Column("platform", String(16), nullable=True),
+    Column("result", String(64), nullable=False),
+    Column("ip", String(64), nullable=True),
+    Column("user_agent", String(256), nullable=True),
+    Column("request_id", String(128), nullable=True),
+    Column("reason", String(200), nullable=True),
+    Index("ix_account_events_user_id_at", "user_id", "at"),
+    Index("ix_account_events_at", "at"),
+    **MYSQL_TABLE_OPTIONS,
+)
+"""The audit trail (0004): newest first by ``at``; removed after ``AUDIT_RETENTION_DAYS``."""
+
+webhook_outbox = Table(
+    "webhook_outbox",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("type", String(32), nullable=False),
+    Column("user_id", BigInteger, nullable=False),
+    Column("app", String(32), nullable=True),
+    Column("platform", String(16), nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", Timestamp, nullable=False),
+    Index("ix_webhook_outbox_next_attempt_at", "next_attempt_at"),
+    **MYSQL_TABLE_OPTIONS,
+)
+"""Webhook messages not yet delivered (0004), written in the transaction of the change they
+report (``user.created`` by a trigger on ``user_identities``, at a user's first identity); the
+message's id is ``msg_<id>``. A sender leases a message by moving ``next_attempt_at`` past its
+sending time."""

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Concatenate, ParamSpec, TypeVar
@@ -12,14 +11,13 @@ from typing import Concatenate, ParamSpec, TypeVar
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.sql.expression import Executable
 from sqlalchemy.util import greenlet_spawn
 
 from adapters.sqlalchemy.revision import SchemaCheck
 from adapters.sqlalchemy.tables import user_identities, users
+from domain.accounts import ACTIVE
 from domain.entities import Identity, User
 from domain.errors import StoreUnavailable
-from domain.platform import UserPhoneStore
 from domain.ports import UserRepository
 
 T = TypeVar("T")
@@ -43,12 +41,12 @@ _THIS_IDENTITY = (i.platform == _PLATFORM) & (i.appid == _APPID) & (i.openid == 
 
 # Statements are built once, so SQLAlchemy compiles each once per process (its compiled cache).
 _FIND = (
-    select(i.user_id, i.unionid, u.created_at)
+    select(i.user_id, i.unionid, u.created_at, u.status)
     .join_from(user_identities, users, u.id == i.user_id)
     .where(_THIS_IDENTITY)
 )
 _FIND_BY_UNIONID = (
-    select(i.user_id, u.created_at)
+    select(i.user_id, u.created_at, u.status)
     .join_from(user_identities, users, u.id == i.user_id)
     .where((i.platform == _PLATFORM) & (i.unionid == _UNIONID))
     .order_by(i.user_id)
@@ -66,7 +64,7 @@ _NEW_IDENTITY = insert(user_identities).values(
     created_at=AT, last_login_at=AT,
 )
 _DROP_USER = delete(users).where(u.id == USER_ID)
-_SELECT_USER = select(u.id, u.created_at).where(u.id == USER_ID)
+_SELECT_USER = select(u.id, u.created_at, u.status).where(u.id == USER_ID)
 _SELECT_IDENTITIES = select(i.platform, i.appid, i.openid, i.unionid).where(i.user_id == USER_ID)
 # MySQL and MariaDB: a returning identity's login on the driver's own cursor (see
 # ``_returning_on_driver``), in one round trip: both tables' ``last_login_at`` in one statement,
@@ -75,17 +73,12 @@ _MYSQL_TOUCH_THEN_FIND = (
     "UPDATE user_identities i JOIN users u ON u.id = i.user_id"
     " SET i.last_login_at = %s, u.last_login_at = %s, i.unionid = COALESCE(i.unionid, %s)"
     " WHERE i.platform = %s AND i.appid = %s AND i.openid = %s;"
-    " SELECT i.user_id, u.created_at FROM user_identities i JOIN users u ON u.id = i.user_id"
+    " SELECT i.user_id, u.created_at, u.status"
+    " FROM user_identities i JOIN users u ON u.id = i.user_id"
     " WHERE i.platform = %s AND i.appid = %s AND i.openid = %s"
 )
-_SAVE_PHONE = (
-    update(users)
-    .where(u.id == USER_ID)
-    .values(phone=bindparam("phone_arg", type_=u.phone.type), updated_at=AT)
-)
 
-
-class SqlAlchemyUserRepository(UserRepository, UserPhoneStore):
+class SqlAlchemyUserRepository(UserRepository):
     """``UserRepository`` on MariaDB/MySQL (aiomysql), PostgreSQL (asyncpg) and SQLite, with
     the same statements on each.
 
@@ -122,7 +115,7 @@ class SqlAlchemyUserRepository(UserRepository, UserPhoneStore):
         params: dict[str, object] = {
             "platform_arg": identity.platform, "appid_arg": identity.appid,
             "openid_arg": identity.openid, "unionid_arg": identity.unionid,
-            "at": _to_datetime(now),
+            "at": to_datetime(now),
         }
         async with self._guard():
             stored = None
@@ -133,8 +126,8 @@ class SqlAlchemyUserRepository(UserRepository, UserPhoneStore):
                 )
             if stored is None:
                 stored = await self._run(_login, params)
-        user_id, created_at, created = stored
-        return User(id=user_id, created_at=_to_unix(created_at)), created
+        user_id, created_at, created, status = stored
+        return User(id=user_id, created_at=to_unix(created_at), status=status), created
 
     async def _returning_on_driver(self, args: tuple[object, ...]) -> Stored | None:
         """A returning identity's login on the driver's cursor; ``None`` for a new identity or
@@ -164,7 +157,7 @@ class SqlAlchemyUserRepository(UserRepository, UserPhoneStore):
                 return None
             raise  # a cancellation (the deadline)
         await greenlet_spawn(pooled.close)
-        return None if row is None else (row[0], row[1], False)
+        return None if row is None else (row[0], row[1], False, row[2])
 
     async def get(self, user_id: int) -> User | None:
         async with self._guard():
@@ -173,12 +166,6 @@ class SqlAlchemyUserRepository(UserRepository, UserPhoneStore):
     async def identities(self, user_id: int) -> list[Identity]:
         async with self._guard():
             return await self._run(_identities, user_id)
-
-    async def save_phone(self, user_id: int, phone: str) -> None:
-        """Store the user's phone number (E.164), as ``UserPhoneStore`` asks."""
-        params = {"user_id": user_id, "phone_arg": phone, "at": _to_datetime(time.time())}
-        async with self._guard():
-            await self._run(_execute, _SAVE_PHONE, params)
 
     async def ping(self) -> None:
         """Answers at the schema this code needs, else ``SchemaOutdated`` (``revision.py``)."""
@@ -210,8 +197,9 @@ class SqlAlchemyUserRepository(UserRepository, UserPhoneStore):
             raise StoreUnavailable() from exc
 
 
-Stored = tuple[int, datetime, bool]
-"""What a login learns: the user's id, its creation time, and whether the login created it."""
+Stored = tuple[int, datetime, bool, str]
+"""What a login learns: the user's id, its creation time, whether the login created it, and
+its status (a banned user's login is refused)."""
 
 
 async def _login(conn: AsyncConnection, params: dict[str, object]) -> Stored:
@@ -220,7 +208,7 @@ async def _login(conn: AsyncConnection, params: dict[str, object]) -> Stored:
         if row is not None:
             await conn.execute(_TOUCH_IDENTITY, params)
             await conn.execute(_TOUCH_USER, {**params, "user_id": row.user_id})
-            return row.user_id, row.created_at, False
+            return row.user_id, row.created_at, False, row.status
         stored = await _new_identity(conn, params)
         if stored is not None:
             return stored
@@ -234,12 +222,12 @@ async def _new_identity(conn: AsyncConnection, params: dict[str, object]) -> Sto
     if params["unionid_arg"] is not None:
         row = (await conn.execute(_FIND_BY_UNIONID, params)).first()
     if row is not None:
-        user_id, created_at, created = row.user_id, row.created_at, False
+        user_id, created_at, created, status = row.user_id, row.created_at, False, row.status
     else:
         inserted = await conn.execute(_NEW_USER, params)
         new_key = inserted.inserted_primary_key
         assert new_key is not None
-        user_id, created_at, created = new_key[0], params["at"], True
+        user_id, created_at, created, status = new_key[0], params["at"], True, ACTIVE
     try:
         await conn.execute(_NEW_IDENTITY, {**params, "user_id": user_id})
     except IntegrityError:  # a concurrent first login of this identity won
@@ -247,25 +235,19 @@ async def _new_identity(conn: AsyncConnection, params: dict[str, object]) -> Sto
             await conn.execute(_DROP_USER, {"user_id": user_id})
         return None
     assert isinstance(created_at, datetime)
-    return user_id, created_at, created
+    return user_id, created_at, created, status
 
 
 async def _get(conn: AsyncConnection, user_id: int) -> User | None:
     row = (await conn.execute(_SELECT_USER, {"user_id": user_id})).first()
     if row is None:
         return None
-    return User(id=row.id, created_at=_to_unix(row.created_at))
+    return User(id=row.id, created_at=to_unix(row.created_at), status=row.status)
 
 
 async def _identities(conn: AsyncConnection, user_id: int) -> list[Identity]:
     rows = (await conn.execute(_SELECT_IDENTITIES, {"user_id": user_id})).all()
     return [Identity(r.platform, r.appid, r.openid, r.unionid) for r in rows]
-
-
-async def _execute(
-    conn: AsyncConnection, statement: Executable, params: Mapping[str, object]
-) -> None:
-    await conn.execute(statement, params)
 
 
 def _worth_another_try(exc: DBAPIError) -> bool:
@@ -277,10 +259,10 @@ def _worth_another_try(exc: DBAPIError) -> bool:
     return args[0] == 1213 or getattr(exc.orig, "sqlstate", None) in ("40P01", "40001")
 
 
-def _to_datetime(seconds: float) -> datetime:
+def to_datetime(seconds: float) -> datetime:
     """Unix seconds as the naive UTC ``datetime`` the columns store (microsecond precision)."""
     return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
 
 
-def _to_unix(moment: datetime) -> float:
+def to_unix(moment: datetime) -> float:
     return moment.replace(tzinfo=UTC).timestamp()

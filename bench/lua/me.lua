@@ -1,5 +1,6 @@
--- GET /api/v1/me, cycling through a pool of valid tokens (one per line in a file).
--- wrk ... -s me.lua URL -- <tokens file>
+-- GET /api/v1/me (or the path given second, e.g. /api/v1/auth), cycling through a pool of
+-- valid tokens (one per line in a file).
+-- wrk ... -s me.lua URL -- <tokens file> [path]
 -- The requests are built once at start, so wrk spends nothing on them per request.
 
 dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "common.lua")
@@ -8,8 +9,9 @@ local requests = {}
 local next_index = 0
 
 function init(args)
+  local path = args[2] or "/api/v1/me"
   for token in io.lines(args[1]) do
-    requests[#requests + 1] = wrk.format("GET", "/api/v1/me", { ["Authorization"] = "Bearer " .. token })
+    requests[#requests + 1] = wrk.format("GET", path, { ["Authorization"] = "Bearer " .. token })
   end
   assert(#requests > 0, "no tokens in " .. args[1])
   next_index = (thread_number * 7919) % #requests

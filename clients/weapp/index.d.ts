@@ -25,7 +25,10 @@ export interface ClientOptions {
   api?: object
   /** The v1 name of `api`. */
   wx?: object
-  /** Where the token is kept in the platform's storage. Default 'weapp-login:token'. */
+  /**
+   * Where the token is kept in the platform's storage. Default 'weapp-login:token'; in the
+   * service's JWT mode the refresh token is kept under this key + ':refresh'.
+   */
   storageKey?: string
   /** How recent this client's own login must be for the helpers to skip a new one. Default 240. */
   freshSeconds?: number
@@ -76,9 +79,13 @@ export interface EncryptedPayload {
 export interface Client {
   /** The platform's login and POST /api/v1/login, shared by every caller while it runs. */
   login(): Promise<LoginResult>
-  /** A request with the token; one re-login and retry on a 401; any status outside 2xx throws. */
+  /**
+   * A request with the token. On a 401 the token is renewed once for every request that saw it
+   * (JWT mode: one refresh, falling back to one login when it fails; else one login) and the
+   * request is retried once; any status outside 2xx throws.
+   */
   request<T = any>(options: RequestOptions): Promise<Response<T>>
-  /** Ends this token, or with `all` every token of the user, and forgets it. */
+  /** Ends this token, or with `all` every token of the user, and forgets it (and its refresh token). */
   logout(options?: { all?: boolean }): Promise<void>
   /** Logs in unless this client logged in within `freshSeconds`. */
   ensureFresh(): Promise<void>
@@ -101,6 +108,7 @@ export type ErrorCode =
   | 'invalid_request' | 'unknown_app' | 'invalid_code' | 'user_blocked' | 'user_banned'
   | 'rate_limited' | 'platform_busy' | 'platform_error' | 'platform_timeout' | 'unavailable'
   | 'unauthorized' | 'not_found' | 'unsupported_by_platform' | 'decrypt_failed'
+  | 'invalid_refresh_token' | 'refresh_token_reused'
   | 'wechat_busy' | 'wechat_error' | 'wechat_timeout'
   | 'network_error' | 'login_failed' | 'http_error' | 'invalid_response'
 

@@ -1,7 +1,8 @@
 'use strict'
 /**
  * weapp-login client for mini-programs (WeChat, QQ, Douyin, Alipay, WeCom; natively, under
- * uni-app or under Taro): log in once, attach the token, re-login on 401.
+ * uni-app or under Taro): log in once, attach the token, renew it on 401 (with the refresh
+ * token in the service's JWT mode, else by a new login).
  *
  * Dependency-free ES2017 + CommonJS, so every mini-program runtime and Node load it.
  * Every failure is a WeappLoginError carrying the API's error code, the HTTP status and, on
@@ -9,6 +10,7 @@
  */
 
 const DEFAULT_STORAGE_KEY = 'weapp-login:token'
+const REFRESH_SUFFIX = ':refresh' // the refresh token's key (JWT mode): the token's key + this
 const DEFAULT_FRESH_SECONDS = 240
 const DEFAULT_BUSY_RETRIES = 1
 const MAX_BUSY_WAIT_SECONDS = 5 // a longer wait is the app's call: the code lives 3-5 minutes
@@ -242,27 +244,52 @@ function createClient (options) {
   const freshMs = 1000 * (opts.freshSeconds == null ? DEFAULT_FRESH_SECONDS : opts.freshSeconds)
   const busyRetries = opts.busyRetries == null ? DEFAULT_BUSY_RETRIES : opts.busyRetries
 
-  let token = readStoredToken()
+  const refreshKey = storageKey + REFRESH_SUFFIX
+  let token = readStored(storageKey)
+  let refreshToken = readStored(refreshKey) // JWT mode only: the server sends one with the token
   let loggedInAt = null // only a login made by this client counts as fresh
   let loginInFlight = null
+  let renewInFlight = null
 
-  function readStoredToken () {
+  function readStored (key) {
     try {
-      const stored = device.storage.get(storageKey)
+      const stored = device.storage.get(key)
       return typeof stored === 'string' && stored ? stored : null
     } catch (err) {
       return null
     }
   }
 
-  function storeToken (value) {
-    token = value
+  function store (key, value) {
     try {
-      if (value) device.storage.set(storageKey, value)
-      else device.storage.remove(storageKey)
+      if (value) device.storage.set(key, value)
+      else device.storage.remove(key)
     } catch (err) {
       // Storage full or unavailable: the token still works for this run.
     }
+  }
+
+  function storeToken (value) {
+    token = value
+    store(storageKey, value)
+  }
+
+  function storeRefreshToken (value) {
+    refreshToken = value
+    store(refreshKey, value)
+  }
+
+  /** A login's or a refresh's answer: the access token, and in JWT mode the refresh token. */
+  function keepTokens (res) {
+    const answer = res.data
+    if (!answer || typeof answer !== 'object' || typeof answer.token !== 'string' || !answer.token) {
+      throw new WeappLoginError('the service answered without a token', {
+        code: 'invalid_response', status: res.statusCode
+      })
+    }
+    storeToken(answer.token)
+    storeRefreshToken(typeof answer.refresh_token === 'string' ? answer.refresh_token : null)
+    return answer
   }
 
   /** One request to the service as a Promise; any HTTP status resolves, transport failures reject. */
@@ -303,15 +330,38 @@ function createClient (options) {
       if (!mayRetryBusy(err, attempt)) throw err
       await sleep(err.retryAfter == null ? 1 : err.retryAfter)
     }
-    const answer = res.data
-    if (!answer || typeof answer !== 'object' || typeof answer.token !== 'string' || !answer.token) {
-      throw new WeappLoginError('login answered without a token', {
-        code: 'invalid_response', status: res.statusCode
-      })
-    }
-    storeToken(answer.token)
+    const answer = keepTokens(res)
     loggedInAt = Date.now()
     return { user: answer.user }
+  }
+
+  /** JWT mode: new tokens for the refresh token; false when the service refused it. */
+  async function performRefresh () {
+    const sent = refreshToken
+    const res = await send({ url: '/api/v1/token/refresh', method: 'POST', data: { refresh_token: sent } }, false)
+    if (res.statusCode >= 200 && res.statusCode < 300) {
+      keepTokens(res)
+      return true
+    }
+    if (refreshToken === sent) storeRefreshToken(null) // refused (or reused): never sent again
+    return false
+  }
+
+  /**
+   * After a 401: new tokens, once for every request that saw the dead token. With a refresh
+   * token (JWT mode) it is refreshed; a refresh that fails falls back to one new login.
+   */
+  async function renew () {
+    if (refreshToken) {
+      let refreshed = false
+      try {
+        refreshed = await performRefresh()
+      } catch (err) {
+        refreshed = false // the network failed: a login is the one way left
+      }
+      if (refreshed) return
+    }
+    await login()
   }
 
   /** Single-flight: every caller during one login shares its platform login and its POST. */
@@ -325,14 +375,22 @@ function createClient (options) {
     return loginInFlight
   }
 
-  /** After a 401 with `usedToken`: share a running login, or accept a newer token, or log in. */
+  /**
+   * After a 401 with `usedToken`: share a running login or renewal, or accept a newer token,
+   * or renew (refresh, else log in) for everyone.
+   */
   async function renewAfter (usedToken) {
+    if (renewInFlight) return renewInFlight
     if (loginInFlight) {
       await loginInFlight
       return
     }
     if (token && token !== usedToken) return
-    await login()
+    const current = renew()
+    renewInFlight = current
+    const clear = function () { if (renewInFlight === current) renewInFlight = null }
+    current.then(clear, clear)
+    return current
   }
 
   function isUnauthorized (res) {
@@ -347,6 +405,7 @@ function createClient (options) {
     if (typeof p.url !== 'string' || isAbsoluteUrl(p.url)) {
       throw new TypeError('request: url must be a path relative to baseUrl') // the token stays home
     }
+    if (renewInFlight) await renewInFlight
     if (!token || loginInFlight) await login()
     const usedToken = token
     let res = await send(p, true)
@@ -372,6 +431,7 @@ function createClient (options) {
     const res = await send({ url: '/api/v1/logout', method: 'POST', data: body }, true)
     if (res.statusCode === 401 || (res.statusCode >= 200 && res.statusCode < 300)) {
       storeToken(null)
+      storeRefreshToken(null)
       loggedInAt = null
       return
     }

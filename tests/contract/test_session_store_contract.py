@@ -91,7 +91,7 @@ def _memory_harness() -> Harness:
 
     async def index_size(user_id: int) -> int:
         user = store._users.get(user_id)
-        return 0 if user is None else len(user.tokens)
+        return 0 if user is None else len(user.sessions)
 
     return Harness(store, clock, False, lambda: nullcontext(store), index_size, registry)
 
@@ -174,7 +174,7 @@ async def test_an_unknown_token_finds_nothing(harness: Harness, forged: str) -> 
     await harness.login()
 
     assert await harness.store.get(forged) is None
-    assert await harness.store.logout(forged, everywhere=True) is False
+    assert await harness.store.logout(forged, everywhere=True) is None
     await harness.store.extend(forged, harness.clock.now() + 60)
 
 
@@ -186,6 +186,50 @@ async def test_a_right_route_with_a_wrong_random_part_finds_nothing(harness: Har
     assert await harness.store.get(token + "x") is None
 
 
+async def test_a_session_is_found_by_its_id_which_is_stable_and_no_token(
+    harness: Harness,
+) -> None:
+    session = harness.session(user_id=7)
+    token = await harness.store.record_login(_new_login(session, "sk-1"))
+    other = await harness.login(user_id=7)
+    session_id = harness.store.session_id(token)
+
+    assert session_id is not None
+    assert session_id == harness.store.session_id(token) != harness.store.session_id(other)
+    assert token not in session_id
+    assert_same(await harness.store.get_by_id(session_id), session)
+    assert await harness.store.get(session_id) is None
+    async with harness.another_store() as other_worker:
+        assert other_worker.session_id(token) == session_id
+
+
+async def test_extend_and_logout_by_id_act_on_that_session_only(harness: Harness) -> None:
+    token = await harness.login(ttl=60)
+    other = await harness.login(ttl=60)
+    session_id = harness.store.session_id(token)
+    assert session_id is not None
+    new_expiry = harness.clock.now() + 120.5
+
+    await harness.store.extend_by_id(session_id, new_expiry)
+    found = await harness.store.get(token)
+    assert found is not None
+    assert found.expires_at == pytest.approx(new_expiry, abs=0.001)
+
+    assert await harness.store.logout_by_id(session_id, everywhere=False) is not None
+    assert await harness.store.get(token) is None
+    assert await harness.store.get(other) is not None
+    assert await harness.store.logout_by_id(session_id, everywhere=False) is None
+
+
+@pytest.mark.parametrize("forged", ["", "x" * 500, "A" * 38, "é" * 38, "AAAAAAAAAAAAAAAA.xyz"])
+async def test_an_unknown_session_id_finds_nothing(harness: Harness, forged: str) -> None:
+    await harness.login()
+
+    assert await harness.store.get_by_id(forged) is None
+    assert await harness.store.logout_by_id(forged, everywhere=True) is None
+    await harness.store.extend_by_id(forged, harness.clock.now() + 60)
+
+
 async def test_a_session_is_gone_once_it_expires(harness: Harness) -> None:
     short = await harness.login(ttl=0.2)
     long = await harness.login(ttl=60)
@@ -194,7 +238,7 @@ async def test_a_session_is_gone_once_it_expires(harness: Harness) -> None:
 
     assert await harness.store.get(short) is None
     assert await harness.store.get(long) is not None
-    assert await harness.store.logout(short, everywhere=False) is False
+    assert await harness.store.logout(short, everywhere=False) is None
 
 
 async def test_extend_moves_the_expiry_of_a_live_session(harness: Harness) -> None:
@@ -226,12 +270,12 @@ async def test_logout_ends_only_that_session(harness: Harness) -> None:
     second = harness.session(user_id=1, ttl=900)
     second_token = await harness.store.record_login(_new_login(second, "sk-2"))
 
-    assert await harness.store.logout(first, everywhere=False) is True
+    assert await harness.store.logout(first, everywhere=False) is not None
 
     assert await harness.store.get(first) is None
     assert_same(await harness.store.get(second_token), second)
-    assert await harness.store.logout(first, everywhere=False) is False
-    assert await harness.store.logout(first, everywhere=True) is False
+    assert await harness.store.logout(first, everywhere=False) is None
+    assert await harness.store.logout(first, everywhere=True) is None
     assert await harness.store.get(second_token) is not None
 
 
@@ -243,13 +287,13 @@ async def test_logout_everywhere_ends_every_session_of_the_user_from_any_instanc
     async with harness.another_store() as other_worker:
         second = await harness.login(user_id=1, store=other_worker)
 
-        assert await harness.store.logout(first, everywhere=True) is True
+        assert await harness.store.logout(first, everywhere=True) is not None
 
         assert await other_worker.get(second) is None
     assert await harness.store.get(first) is None
     assert await harness.store.get(second) is None
     assert await harness.store.get(other_user) is not None
-    assert await harness.store.logout(second, everywhere=True) is False
+    assert await harness.store.logout(second, everywhere=True) is None
     assert await harness.index_size(1) == 0
 
 
@@ -340,7 +384,7 @@ async def test_concurrent_logins_of_one_user_from_two_instances_all_count(
         )
 
     assert await harness.index_size(1) == 20
-    assert await harness.store.logout(tokens[0], everywhere=True) is True
+    assert await harness.store.logout(tokens[0], everywhere=True) is not None
     assert all([await harness.store.get(token) is None for token in tokens])
 
 
@@ -404,11 +448,11 @@ async def test_expiry_is_judged_by_redis_s_clock_not_the_process_s(
     await asyncio.sleep(0.3)
 
     assert await store.get(dying) is None
-    assert await store.logout(dying, everywhere=False) is False
+    assert await store.logout(dying, everywhere=False) is None
     found = await store.get(token)
     assert found is not None
     assert found.expires_at == pytest.approx(session.expires_at + 30, abs=0.001)
-    assert await store.logout(token, everywhere=False) is True
+    assert await store.logout(token, everywhere=False) is not None
 
 
 @pytest.mark.integration
@@ -420,7 +464,7 @@ async def test_two_prefixes_on_one_redis_never_see_each_other(backend: RedisBack
 
     assert await production.get(staging_token) is None
     assert await staging.get(production_token) is None
-    assert await production.logout(staging_token, everywhere=True) is False
+    assert await production.logout(staging_token, everywhere=True) is None
     await production.extend(staging_token, time.time() + 1000)
     assert await staging.session_key(1, "default") == "staging-key"
     assert await staging.get(staging_token) is not None
@@ -440,7 +484,7 @@ async def test_two_session_secrets_never_accept_each_other_s_tokens(
     await theirs.record_login(_new_login(_session_now(), "theirs"))
 
     assert await theirs.get(token) is None
-    assert await theirs.logout(token, everywhere=True) is False
+    assert await theirs.logout(token, everywhere=True) is None
     assert await mine.get(token) is not None
     assert await mine.session_key(1, "default") == "k"
 
@@ -585,3 +629,62 @@ _TOKEN = "AAAAAAAAAAAAAAAA." + "t" * 43  # well-formed, so Redis is asked
 def _session_now() -> LoginSession:
     now = time.time()
     return LoginSession(1, now, now, now + 60, now + 600)
+
+
+# ---- accounts: the user's sessions, revocation, fences ----------------------------------------
+
+async def test_sessions_of_a_user_are_its_live_ones_newest_first_with_network_and_agent(
+    harness: Harness,
+) -> None:
+    older = harness.session(7)
+    await harness.store.record_login(
+        replace(_new_login(older, "k"), ip="203.0.113.0/24", user_agent="an agent with spaces")
+    )
+    await harness.wait(0.01)
+    newest = await harness.login(7)
+    await harness.login(8)
+
+    sessions = await harness.store.sessions_of(7)
+
+    assert [s.ip for s in sessions] == [None, "203.0.113.0/24"]
+    assert sessions[1].user_agent == "an agent with spaces"
+    current = await harness.store.get(newest)
+    assert current is not None
+    assert sessions[0].id == harness.store.session_id(newest)
+    assert sessions[0].expires_at == pytest.approx(current.expires_at, abs=0.001)
+
+
+async def test_revoking_one_session_by_id_ends_only_that_one(harness: Harness) -> None:
+    first = await harness.login(7)
+    second = await harness.login(7)
+    other_user = await harness.login(8)
+    first_id = harness.store.session_id(first)
+    assert first_id is not None
+
+    assert await harness.store.revoke(8, first_id) is False  # not user 8's
+    assert await harness.store.revoke(7, "not-a-session-id") is False
+    assert await harness.store.revoke(7, first_id) is True
+    assert await harness.store.revoke(7, first_id) is False
+
+    assert await harness.store.get(first) is None
+    assert await harness.store.get(second) is not None
+    assert await harness.store.get(other_user) is not None
+
+
+async def test_a_fence_refuses_new_sessions_until_lifted(harness: Harness) -> None:
+    token = await harness.login(7)
+
+    await harness.store.revoke_all(7, fence_until=harness.clock.now() + 60)
+
+    assert await harness.store.get(token) is None
+    assert await harness.login(7) is None
+    assert await harness.store.sessions_of(7) == []
+    await harness.store.unfence(7)
+    assert await harness.login(7) is not None
+
+
+async def test_revoking_all_without_a_fence_lets_the_user_log_in_again(harness: Harness) -> None:
+    token = await harness.login(7)
+    await harness.store.revoke_all(7)
+    assert await harness.store.get(token) is None
+    assert await harness.login(7) is not None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import signal
 from typing import Any
 
 import aiohttp
@@ -87,3 +88,105 @@ async def test_everything_else_is_passed_through(proxied: Proxied) -> None:
     assert status == 200
     status, body = await get(f"{proxied.nginx}/api/v1/me")
     assert (status, body["error"]["code"]) == (401, "unauthorized")
+
+
+FORWARDED = ("X-User-Id", "X-Session-Id", "X-App", "X-Platform")
+
+
+async def login_directly(proxied: Proxied) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as http, http.post(
+        f"{proxied.service.url}/api/v1/login", json={"code": f"user{next(_codes)}:1"}
+    ) as reply:
+        assert reply.status == 200
+        body: dict[str, Any] = await reply.json()
+        return body
+
+
+async def call_your_api(proxied: Proxied, headers: dict[str, str]) -> tuple[int, Any]:
+    async with aiohttp.ClientSession() as http, http.get(
+        f"{proxied.nginx}/your-api/orders", headers=headers
+    ) as reply:
+        return reply.status, await reply.json(content_type=None)
+
+
+async def test_a_valid_token_reaches_the_protected_api_with_the_user_s_headers(
+    proxied: Proxied,
+) -> None:
+    login = await login_directly(proxied)
+    bearer = {"Authorization": f"Bearer {login['token']}"}
+    async with aiohttp.ClientSession() as http, http.get(
+        f"{proxied.service.url}/api/v1/auth", headers=bearer
+    ) as reply:
+        expected = {name: reply.headers[name] for name in FORWARDED}
+
+    status, body = await call_your_api(proxied, bearer)
+
+    assert (status, body) == (200, {"path": "/your-api/orders"})
+    [seen] = proxied.your_api
+    assert {name: seen[name] for name in FORWARDED} == expected
+    assert expected["X-User-Id"] == str(login["user"]["id"])
+    assert expected["X-App"] == "default"
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, f"Bearer {'A' * 16}.{'A' * 43}", "Basic Zm9vOmJhcg=="],
+    ids=["missing", "forged", "another scheme"],
+)
+async def test_no_valid_token_never_reaches_the_protected_api(
+    proxied: Proxied, authorization: str | None
+) -> None:
+    headers = {"X-User-Id": "1"}
+    if authorization is not None:
+        headers["Authorization"] = authorization
+
+    status, body = await call_your_api(proxied, headers)
+
+    assert (status, body["error"]["code"]) == (401, "unauthorized")
+    assert proxied.your_api == []
+
+
+async def test_a_logged_out_token_never_reaches_the_protected_api(proxied: Proxied) -> None:
+    login = await login_directly(proxied)
+    bearer = {"Authorization": f"Bearer {login['token']}"}
+    assert (await call_your_api(proxied, bearer))[0] == 200
+    assert await post(f"{proxied.nginx}/api/v1/logout", headers=bearer) == 204
+
+    status, _ = await call_your_api(proxied, bearer)
+
+    assert status == 401
+    assert len(proxied.your_api) == 1
+
+
+async def test_a_client_cannot_smuggle_its_own_user_headers_through(proxied: Proxied) -> None:
+    login = await login_directly(proxied)
+    smuggled = dict.fromkeys(FORWARDED, "999999")
+
+    status, _ = await call_your_api(
+        proxied, {**smuggled, "Authorization": f"Bearer {login['token']}"}
+    )
+
+    assert status == 200
+    [seen] = proxied.your_api
+    assert seen["X-User-Id"] == str(login["user"]["id"])
+    assert all(seen[name] != "999999" for name in FORWARDED)
+
+
+async def test_the_auth_sub_request_is_not_reachable_from_outside(proxied: Proxied) -> None:
+    login = await login_directly(proxied)
+    status, _ = await get(f"{proxied.nginx}/_weapp_login_auth",
+                          headers={"Authorization": f"Bearer {login['token']}"})
+    assert status == 404
+
+
+async def test_with_the_service_down_the_protected_api_is_503_and_never_reached(
+    proxied: Proxied,
+) -> None:
+    login = await login_directly(proxied)
+    proxied.service.process.send_signal(signal.SIGTERM)
+    await proxied.service.process.wait()
+
+    status, body = await call_your_api(proxied, {"Authorization": f"Bearer {login['token']}"})
+
+    assert (status, body["error"]["code"]) == (503, "unavailable")
+    assert proxied.your_api == []

@@ -41,8 +41,9 @@ class RunningService:
 async def run_service(env: dict[str, str], log_path: Path) -> AsyncIterator[RunningService]:
     """``python -m entrypoints`` with ``env``, in a process session of its own: Sanic's worker
     manager SIGKILLs its workers' whole process group when one fails to start, and that group
-    would otherwise be pytest's. Stopped with SIGTERM; its group killed if it hangs."""
-    port = free_port()
+    would otherwise be pytest's. Stopped with SIGTERM; its group killed if it hangs. ``PORT``
+    in ``env`` keeps the address across restarts; else a free port."""
+    port = int(env.get("PORT") or free_port())
     full_env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOST": "127.0.0.1",

@@ -53,7 +53,7 @@ async def test_an_unknown_path_is_404_not_found(service: Service) -> None:
         assert (await response.json())["error"]["code"] == "not_found"
 
 
-@pytest.mark.parametrize(("method", "path"), [("GET", "/api/v1/login"), ("DELETE", "/api/v1/me"),
+@pytest.mark.parametrize(("method", "path"), [("GET", "/api/v1/login"), ("PATCH", "/api/v1/me"),
                                               ("POST", "/healthz"), ("PUT", "/api/v1/logout")])
 async def test_a_wrong_method_is_405_method_not_allowed(service: Service, method: str, path: str
                                                        ) -> None:

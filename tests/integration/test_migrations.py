@@ -69,7 +69,8 @@ async def test_upgrade_to_head_creates_users_and_their_unique_identities(fresh_u
         identities = await connection.run_sync(
             lambda sync: inspect(sync).get_pk_constraint("user_identities")["constrained_columns"]
         )
-    assert set(schema["columns"]) == {"id", "phone", "created_at", "updated_at", "last_login_at"}
+    assert set(schema["columns"]) == {
+        "id", "phone", "created_at", "updated_at", "last_login_at", "status"}
     assert schema["primary_key"] == ["id"]
     assert identities == ["platform", "appid", "openid"]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +14,6 @@ from sqlalchemy import Row, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sqlalchemy.engine import STATEMENT_TIMEOUT_SECONDS, open_engine
-from adapters.sqlalchemy.migrate import upgrade_to_head
 from adapters.sqlalchemy.tables import users
 from adapters.sqlalchemy.users import SqlAlchemyUserRepository
 from domain.entities import Identity
@@ -23,22 +21,7 @@ from domain.errors import StoreUnavailable
 from tests.fakes import FakeClock
 from tests.fixtures.mariadb_server import MariaDBServer, free_port
 from tests.fixtures.postgres_server import PostgresServer
-
-SERVERS = [
-    pytest.param("mariadb", marks=pytest.mark.integration),
-    pytest.param("postgres", marks=pytest.mark.integration),
-]
-
-
-@pytest.fixture(params=["sqlite", *SERVERS])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'var' / 'users.db'}"
-        await upgrade_to_head(url)
-    else:
-        url = str(request.getfixturevalue(f"{request.param}_url"))
-    async with asynccontextmanager(open_engine)(url) as opened:
-        yield opened
+from tests.integration.conftest import SERVERS
 
 
 def server_of(backend: str, request: pytest.FixtureRequest) -> MariaDBServer | PostgresServer:

@@ -3,10 +3,13 @@ start with one line naming the variable (and never quoting a secret)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from sanic.compat import Header
 
 from domain.errors import Unauthorized
@@ -65,7 +68,9 @@ def test_the_settings_accept_a_token_exactly_when_the_authorization_parser_does(
     except ConfigError:
         configured = False
 
-    assert configured == (sent_as_bearer_is_accepted(token) and len(token) >= 32)
+    # The parser also takes longer tokens (a signed access token may be up to 1024 characters);
+    # a configured one is 32 to 512, so each accepted at start is one a client can send.
+    assert configured == (sent_as_bearer_is_accepted(token) and 32 <= len(token) <= 512)
 
 
 def test_a_service_token_reaches_the_container() -> None:
@@ -171,3 +176,65 @@ def test_no_secret_shows_in_the_settings_repr() -> None:
     for value in ("wechat-secret-value", "session-secret-value", "a" * 32, "b" * 32,
                   "sentinel-password-value"):
         assert value not in shown
+
+
+# ---- The JWT mode's keys ------------------------------------------------------------------------
+
+
+def _pem_files(tmp_path: Path) -> tuple[Path, Path]:
+    key = ed25519.Ed25519PrivateKey.generate()
+    private = tmp_path / "signing.pem"
+    private.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                          serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    public = tmp_path / "verify.pem"
+    public.write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    return private, public
+
+
+def test_jwt_mode_in_production_needs_a_signing_key_file() -> None:
+    line = refusal({"TOKEN_FORMAT": "jwt", "APP_ENV": "production", "WECHAT_APPID": "wx1",
+                    "WECHAT_SECRET": "s" * 32, "SESSION_SECRET": "x" * 32})
+    assert line.startswith("JWT_SIGNING_KEY_FILE: required")
+
+
+@pytest.mark.parametrize("variable", ["JWT_SIGNING_KEY_FILE", "JWT_VERIFY_KEY_FILES"])
+def test_a_missing_or_wrong_key_file_is_refused_naming_the_variable(
+    tmp_path: Path, variable: str
+) -> None:
+    private, public = _pem_files(tmp_path)
+    wrong = public if variable == "JWT_SIGNING_KEY_FILE" else private  # the other half
+    for given in (str(tmp_path / "missing.pem"), str(wrong)):
+        env = {"TOKEN_FORMAT": "jwt", "JWT_SIGNING_KEY_FILE": str(private), variable: given}
+        line = refusal(env)
+        assert line.startswith(f"{variable}: ")
+        assert "PRIVATE KEY" not in line
+
+
+def test_jwt_keys_reach_the_container_and_opaque_mode_reads_none(tmp_path: Path) -> None:
+    private, public = _pem_files(tmp_path)
+    env = {"JWT_SIGNING_KEY_FILE": str(private), "JWT_VERIFY_KEY_FILES": f"{public},{public}"}
+    config = Settings.from_env({**env, "TOKEN_FORMAT": "jwt"}).as_config()
+    assert config["jwt"]["signing_key"] == private.read_text()
+    assert config["jwt"]["verify_keys"] == [public.read_text()] * 2
+    assert Settings.from_env(env).as_config()["jwt"] == {"signing_key": "", "verify_keys": []}
+
+
+@pytest.mark.parametrize("value", ["has space", "x" * 201, "é"])
+def test_an_issuer_or_audience_a_token_cannot_carry_is_refused(value: str) -> None:
+    assert refusal({"TOKEN_ISSUER": value}).startswith("TOKEN_ISSUER: ")
+
+
+def test_in_development_a_signing_key_is_made_once_and_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    first = Settings.from_env({"TOKEN_FORMAT": "jwt"}).as_config()["jwt"]["signing_key"]
+    again = Settings.from_env({"TOKEN_FORMAT": "jwt"}).as_config()["jwt"]["signing_key"]
+
+    made = tmp_path / "var" / "jwt-signing-key.pem"
+    assert first == again == made.read_text()
+    assert made.stat().st_mode & 0o777 == 0o600
+    assert isinstance(serialization.load_pem_private_key(made.read_bytes(), None),
+                      ed25519.Ed25519PrivateKey)

@@ -13,8 +13,10 @@ from adapters.memory import (
     InMemoryUserRepository,
     InMemoryWeChatGateway,
 )
+from adapters.memory.audit import InMemoryAuditTrail
 from domain.apps import AppDirectory, AppServices
 from domain.code_exchange import CodeExchange, ExchangeTimings
+from domain.credentials import OpaqueCredentials
 from domain.entities import App
 from domain.use_cases.authenticate import AuthenticateUseCase
 from domain.use_cases.login import LoginUseCase
@@ -37,6 +39,7 @@ class World:
     registry: InMemoryCodeExchangeRegistry
     exchange: CodeExchange
     policy: SessionPolicy
+    audit: InMemoryAuditTrail
 
     def login_use_case(
         self, *, rate_per_minute: int = 0, apps: AppDirectory | None = None
@@ -45,17 +48,27 @@ class World:
             apps=apps or AppDirectory([AppServices(APP, self.exchange)]),
             users=self.users,
             sessions=self.sessions,
+            credentials=OpaqueCredentials(sessions=self.sessions),
             rate_limiter=InMemoryRateLimiter(clock=self.clock),
             clock=self.clock,
             policy=self.policy,
             rate_per_minute=rate_per_minute,
+            audit=self.audit,
         )
 
     def authenticate_use_case(self) -> AuthenticateUseCase:
-        return AuthenticateUseCase(sessions=self.sessions, clock=self.clock, policy=self.policy)
+        return AuthenticateUseCase(
+            sessions=self.sessions,
+            credentials=OpaqueCredentials(sessions=self.sessions),
+            clock=self.clock,
+            policy=self.policy,
+        )
 
     def logout_use_case(self) -> LogoutUseCase:
-        return LogoutUseCase(sessions=self.sessions)
+        return LogoutUseCase(
+            sessions=self.sessions, credentials=OpaqueCredentials(sessions=self.sessions),
+            audit=self.audit, clock=self.clock,
+        )
 
 
 @pytest.fixture
@@ -72,4 +85,5 @@ def world(clock: FakeClock) -> World:
             gateway=wechat, registry=registry, timings=ExchangeTimings(poll_interval=0.001)
         ),
         policy=SessionPolicy(ttl=TTL, max_age=MAX_AGE),
+        audit=InMemoryAuditTrail(),
     )

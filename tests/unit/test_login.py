@@ -11,7 +11,14 @@ from adapters.memory import InMemoryWeChatGateway
 from domain.apps import AppDirectory, AppServices
 from domain.code_exchange import CodeExchange, ExchangeTimings
 from domain.entities import App, WeChatSession
-from domain.errors import InvalidCode, RateLimited, StoreUnavailable, UnknownApp, WeChatBusy
+from domain.errors import (
+    InvalidCode,
+    RateLimited,
+    StoreUnavailable,
+    UnknownApp,
+    UserBanned,
+    WeChatBusy,
+)
 from domain.ports import ClaimDone, ClaimPending, NewLogin
 from domain.tokens import hash_code
 from domain.use_cases.authenticate import AuthenticateRequest
@@ -340,3 +347,31 @@ async def test_the_rate_limit_counts_per_app(world: World) -> None:
     with pytest.raises(RateLimited):
         await use_case.execute(LoginRequest(code="c1", app="default", client_address="10.0.0.1"))
     await use_case.execute(LoginRequest(code="c2", app="qq", client_address="10.0.0.1"))
+
+
+async def test_a_login_leaves_its_event_and_a_failed_one_its_error_code(world: World) -> None:
+    world.wechat.add_code("ok-1", "openid-alice")
+    result = await world.login_use_case().execute(
+        LoginRequest(code="ok-1", client_address="203.0.113.9", user_agent="ua",
+                     request_id="r-1"))
+    with pytest.raises(InvalidCode):
+        await world.login_use_case().execute(LoginRequest(code="never-issued"))
+
+    login, failed = world.audit.events
+    assert (login.type, login.user_id, login.result) == ("login", result.user_id, "ok")
+    assert (login.origin.ip, login.origin.user_agent, login.origin.request_id) == (
+        "203.0.113.0/24", "ua", "r-1")
+    assert (failed.type, failed.user_id, failed.result) == ("login_failed", None, "invalid_code")
+
+
+async def test_a_user_fenced_off_by_a_ban_gets_no_token(world: World) -> None:
+    world.wechat.add_code("ok-1", "openid-alice")
+    first = await world.login_use_case().execute(LoginRequest(code="ok-1"))
+    await world.sessions.revoke_all(first.user_id, fence_until=world.clock.now() + 300)
+    world.wechat.add_code("ok-2", "openid-alice")
+
+    with pytest.raises(UserBanned):
+        await world.login_use_case().execute(LoginRequest(code="ok-2"))
+
+    assert await world.sessions.sessions_of(first.user_id) == []
+    assert world.audit.events[-1].result == "user_banned"

@@ -4,6 +4,7 @@
  * SQLite file in a temp dir, the built-in simulator, the in-memory session store, no login rate
  * limit. Stopped by PID (its process group) in the tests' `after` hook.
  *
+ * `startService({ env })` adds settings (e.g. `TOKEN_FORMAT: 'jwt'`).
  * `startService({ apps })` serves the given apps (an APPS_FILE of simulator apps) instead of the
  * one WeChat app `default`, and tells whether this server picks the app by the login's `app`
  * (servers before 2.0 ignore the field and log every code in at their one WeChat app).
@@ -20,7 +21,8 @@ const START_TIMEOUT_MS = 30000
 const STOP_TIMEOUT_MS = 10000
 // Settings of the service that must not leak in from the developer's shell.
 const SCRUBBED = new RegExp('^(WECHAT_|REDIS_|SESSION_|DATABASE_URL$|APP_ENV$|ADMIN_TOKEN$|APPS_FILE$|' +
-  'WORKERS$|TRUSTED_PROXY_COUNT$|LOGIN_RATE_PER_MINUTE$|HOST$|PORT$|LOG_LEVEL$)')
+  'WORKERS$|TRUSTED_PROXY_COUNT$|LOGIN_RATE_PER_MINUTE$|HOST$|PORT$|LOG_LEVEL$|TOKEN_|JWT_|' +
+  'ACCESS_TOKEN_TTL_SECONDS$|SERVICE_TOKEN$)')
 
 function freePort () {
   return new Promise(function (resolve, reject) {
@@ -103,6 +105,7 @@ async function startService (options) {
     LOGIN_RATE_PER_MINUTE: '0',
     LOG_LEVEL: 'WARNING'
   })
+  Object.assign(env, (options && options.env) || {})
   if (apps) {
     env.APPS_FILE = path.join(dir, 'apps.toml')
     fs.writeFileSync(env.APPS_FILE, appsToml(apps))

@@ -1,0 +1,53 @@
+"""The account store on every database: the audit trail's batch write, pages, the outbox's
+claims, and the user.created trigger."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.sqlalchemy.accounts import SqlAlchemyAccountStore
+from adapters.sqlalchemy.outbox import SqlAlchemyOutbox
+from adapters.sqlalchemy.users import SqlAlchemyUserRepository
+from domain.accounts import AccountEvent, Origin
+from domain.entities import Identity
+
+NEW = Identity("wechat", "wx-app", "o-new")
+
+async def test_events_written_in_a_batch_read_back_newest_first_in_pages(
+    engine: AsyncEngine,
+) -> None:
+    store = SqlAlchemyAccountStore(engine)
+    now = time.time()
+    origin = Origin("203.0.113.0/24", "ua ü", "req")
+    await store.record([
+        AccountEvent(type="login", at=now + n, user_id=7, origin=origin) for n in range(5)
+    ])
+
+    first = await store.events(user_id=7, type=None, limit=3, before=None)
+    second = await store.events(user_id=7, type="login", limit=3, before=first.next)
+
+    ats = [e.at for e in first.events + second.events]
+    assert ats == pytest.approx([now + n for n in (4, 3, 2, 1, 0)], abs=1e-5)
+    assert second.next is None
+    assert first.events[0].origin == origin
+
+
+async def test_a_new_user_leaves_its_user_created_message_and_a_returning_one_none(
+    engine: AsyncEngine,
+) -> None:
+    users = SqlAlchemyUserRepository(engine)
+    outbox = SqlAlchemyOutbox(engine)
+    user, _ = await users.get_or_create(NEW, now=time.time())
+    await users.get_or_create(NEW, now=time.time())
+    await users.get_or_create(replace(NEW, appid="wx-other", unionid="u-1"), now=time.time())
+    await users.get_or_create(replace(NEW, appid="wx-third", unionid="u-1"), now=time.time())
+
+    claimed = await outbox.claim(now=time.time() + 1, lease=30, limit=10)
+
+    assert [(m.type, m.user_id, m.platform) for m in claimed] == [
+        ("user.created", user.id, "wechat"), ("user.created", user.id + 1, "wechat")]
+    assert await outbox.claim(now=time.time() + 1, lease=30, limit=10) == []  # leased

@@ -67,14 +67,13 @@ _DROP_USER = delete(users).where(u.id == USER_ID)
 _SELECT_USER = select(u.id, u.created_at, u.status).where(u.id == USER_ID)
 _SELECT_IDENTITIES = select(i.platform, i.appid, i.openid, i.unionid).where(i.user_id == USER_ID)
 # MySQL and MariaDB: a returning identity's login on the driver's own cursor (see
-# ``_returning_on_driver``): both tables' ``last_login_at`` in one statement, then the user.
-_MYSQL_TOUCH = (
+# ``_returning_on_driver``), in one round trip: both tables' ``last_login_at`` in one statement,
+# then the user, sent together (aiomysql always enables the protocol's multi-statements).
+_MYSQL_TOUCH_THEN_FIND = (
     "UPDATE user_identities i JOIN users u ON u.id = i.user_id"
     " SET i.last_login_at = %s, u.last_login_at = %s, i.unionid = COALESCE(i.unionid, %s)"
-    " WHERE i.platform = %s AND i.appid = %s AND i.openid = %s"
-)
-_MYSQL_FIND = (
-    "SELECT i.user_id, u.created_at, u.status"
+    " WHERE i.platform = %s AND i.appid = %s AND i.openid = %s;"
+    " SELECT i.user_id, u.created_at, u.status"
     " FROM user_identities i JOIN users u ON u.id = i.user_id"
     " WHERE i.platform = %s AND i.appid = %s AND i.openid = %s"
 )
@@ -90,9 +89,10 @@ class SqlAlchemyUserRepository(UserRepository):
       taken (a concurrent first login won), the new user is deleted again and the call looks
       once more, finding the winner's row: only the inserting call reports ``created``.
 
-    On MySQL and MariaDB a returning identity's login (the common case) is one multi-table
-    ``UPDATE`` and one ``SELECT`` on the driver's own cursor, out of SQLAlchemy's execution layer,
-    which costs about as much CPU as the driver itself (``_returning_on_driver``).
+    On MySQL and MariaDB a returning identity's login (the common case) is one round trip: a
+    multi-table ``UPDATE`` and a ``SELECT`` sent together on the driver's own cursor, out of
+    SQLAlchemy's execution layer, which costs about as much CPU as the driver itself
+    (``_returning_on_driver``).
 
     Each statement commits on its own (the engine's autocommit): no ``COMMIT`` round trip.
     Every call finishes within ``timeout`` seconds (aiomysql has no read timeout). A connection
@@ -122,23 +122,22 @@ class SqlAlchemyUserRepository(UserRepository):
             if self._engine.dialect.name in ("mysql", "mariadb"):
                 key = (identity.platform, identity.appid, identity.openid)
                 stored = await self._returning_on_driver(
-                    (params["at"], params["at"], identity.unionid, *key), key
+                    (params["at"], params["at"], identity.unionid, *key, *key)
                 )
             if stored is None:
                 stored = await self._run(_login, params)
         user_id, created_at, created, status = stored
         return User(id=user_id, created_at=to_unix(created_at), status=status), created
 
-    async def _returning_on_driver(
-        self, touch: tuple[object, ...], key: tuple[str, str, str]
-    ) -> Stored | None:
+    async def _returning_on_driver(self, args: tuple[object, ...]) -> Stored | None:
         """A returning identity's login on the driver's cursor; ``None`` for a new identity or
         when it failed (the caller then goes through SQLAlchemy, which treats disconnects,
         deadlocks and errors, and creates).
 
         SQLAlchemy still checks the connection out and in (with its connect-time settings,
         recycling and pool bounds); a failed or cancelled statement leaves the connection in an
-        unknown state, so it is invalidated (closed), never returned to the pool.
+        unknown state (perhaps with the ``SELECT``'s answer still unread), so it is invalidated
+        (closed), never returned to the pool.
         """
         try:
             pooled = await self._engine.raw_connection()
@@ -148,10 +147,9 @@ class SqlAlchemyUserRepository(UserRepository):
             driver = pooled.driver_connection
             assert driver is not None  # a live pooled connection has one
             cursor = await driver.cursor()
-            row = None
-            if await cursor.execute(_MYSQL_TOUCH, touch):  # rows matched: a known identity
-                await cursor.execute(_MYSQL_FIND, key)
-                row = await cursor.fetchone()
+            matched = await cursor.execute(_MYSQL_TOUCH_THEN_FIND, args)  # the UPDATE's rows
+            await cursor.nextset()  # the SELECT's
+            row = await cursor.fetchone() if matched else None  # matched: a known identity
             await cursor.close()
         except BaseException as exc:
             await greenlet_spawn(pooled.invalidate, exc)

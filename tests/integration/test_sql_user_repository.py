@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import aiomysql
 import pytest
 from sqlalchemy import Row, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -76,6 +77,37 @@ async def test_filling_in_the_unionid_keeps_it_on_the_identity(
     ]
     row = await row_of(engine, user.id)
     assert row.last_login_at == utc(clock.now())
+
+
+@pytest.mark.integration
+async def test_on_mariadb_a_returning_login_is_one_query_and_leaves_its_connection_clean(
+    mariadb_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with asynccontextmanager(open_engine)(mariadb_url, pool_size=1) as engine:
+        repository = SqlAlchemyUserRepository(engine)
+        alice = Identity("wechat", "wx-test", "o-alice", None)
+        user, _ = await repository.get_or_create(alice, now=clock.now())
+        clock.advance(30)
+        queries: list[object] = []
+        send = aiomysql.Connection._execute_command
+
+        async def counted(self: aiomysql.Connection, command: int, sql: object) -> None:
+            queries.append(sql)
+            await send(self, command, sql)
+
+        monkeypatch.setattr(aiomysql.Connection, "_execute_command", counted)
+
+        again, created = await repository.get_or_create(
+            Identity("wechat", "wx-test", "o-alice", "u-alice"), now=clock.now()
+        )
+
+        assert (again, created) == (user, False)
+        assert len(queries) == 1
+        # The one pooled connection answers the next statement, not the login's leftovers.
+        assert await repository.identities(user.id) == [
+            Identity("wechat", "wx-test", "o-alice", "u-alice")
+        ]
+        assert (await row_of(engine, user.id)).last_login_at == utc(clock.now())
 
 
 @pytest.mark.parametrize("backend", ["sqlite", *SERVERS])

@@ -47,12 +47,13 @@ class BufferedAuditTrail(AuditTrail):
         self._pending.append(event)
 
     async def flush(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending[:PURGE_BATCH], self._pending[PURGE_BATCH:]
+        pending, self._pending = self._pending, []  # taken whole: the logins append to a new list
+        for start in range(0, len(pending), PURGE_BATCH):
             try:
-                await self._store.record(batch)
+                await self._store.record(pending[start:start + PURGE_BATCH])
             except StoreUnavailable:
-                self._pending[:0] = batch[: MAX_PENDING - len(self._pending)]
+                unwritten = pending[start:]
+                self._pending[:0] = unwritten[: MAX_PENDING - len(self._pending)]
                 logger.warning("audit events not written yet", extra={"event": "audit_delayed"})
                 return
 

@@ -29,6 +29,16 @@ DB_USER = "weapp"
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
+BENCH_MARIADB = (
+    "--skip-log-bin",
+    "--innodb-buffer-pool-size=256M",
+    "--innodb-log-file-size=256M",
+    "--innodb-flush-log-at-trx-commit=2",
+)
+"""Sized like a small production server, not like the tests' throw-away one (32 MB pool, 8 MB
+redo log): with 8 MB the audit trail's inserts made the server checkpoint constantly, and the
+logins waited on it (docs/PERFORMANCE.md, "The audit trail's cost")."""
+
 class BenchError(RuntimeError):
     """A step of the bench failed; the message says which, with the end of its log."""
 
@@ -93,7 +103,7 @@ class Processes:
             raise BenchError("mariadb-server is not installed (make bench installs it)")
         directory = self.directory / "mariadb"
         directory.mkdir()
-        server = MariaDBServer(str(found[0]), str(found[1]), directory)
+        server = MariaDBServer(str(found[0]), str(found[1]), directory, sizing=BENCH_MARIADB)
         self._servers.append(server.remove)
         server.install()
         server.start()

@@ -40,13 +40,21 @@ async def test_events_not_written_are_kept_in_order_and_written_later() -> None:
         trail.record(_login(user_id))
 
     store.down = True
+    original = store.record
+
+    async def refused_while_a_login_arrives(events: Sequence[AccountEvent]) -> None:
+        trail.record(_login(4))  # a login during the write that fails
+        await original(events)
+
+    store.record = refused_while_a_login_arrives  # type: ignore[method-assign]
     await trail.flush()
-    trail.record(_login(4))
+    store.record = original  # type: ignore[method-assign]
+    trail.record(_login(5))
     store.down = False
     await trail.flush()
     await trail.flush()
 
-    assert store.written == [[1, 2, 3, 4]]
+    assert store.written == [[1, 2, 3, 4, 5]]
 
 
 async def test_a_large_backlog_is_written_in_bounded_batches(monkeypatch: Any) -> None:

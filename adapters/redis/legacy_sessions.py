@@ -1,7 +1,8 @@
 """Tokens issued by release 0.1.0 keep working after the upgrade, until they expire.
 
 0.1.0's Redis layout is FROZEN here (it is what a deployment upgraded from 0.1.0 still holds; no
-code writes it any more): ``P`` is the key prefix (``wl:``; 0.1.0 had no setting for it).
+code writes it any more). ``P`` is the key prefix: 0.1.0 always used ``wl:``; it is read under
+``REDIS_KEY_PREFIX``, so a deployment sharing a Redis under another prefix never sees them.
 
 - A token is ``<route>.<random>``. The route (22 characters) is URL-safe base64, unpadded, of
   AES-128-ECB of (8 zero bytes, the user id as 8 bytes big-endian) under the first 16 bytes of
@@ -18,15 +19,19 @@ code writes it any more): ``P`` is the key prefix (``wl:``; 0.1.0 had no setting
     ``session_key``'s own expiry in ms (6 bytes; else it expires with the hash), then the
     ``session_key``: its 16 raw bytes with flag 2 (it was the base64 of 16 bytes), else UTF-8.
 
-What this module adds to it: ``out`` -> ``"<op id> <until ms>"`` of the last logout, so a logout
-repeated after a lost reply answers as the first did (as the current store's ``out``).
+0.1.0 judged expiry by its process's clock; these scripts judge it by Redis's (``TIME``), as the
+current store does. What this module adds to the layout: ``out`` -> ``"<op id> <until ms>"`` of
+the last logout, so a logout repeated after a lost reply answers as the first did (as the
+current store's ``out``).
 
 ``LegacySessionReader`` reads, extends and ends those sessions; it never creates one. Their ids
 are ``v1.<route>.<field in URL-safe base64>``: a ``.`` never appears in the current store's
 ids (URL-safe base64), so the two never collide. They are the logins of the deployment's WeChat
 app (``legacy_app``), platform ``wechat``. ``LegacyAwareSessionStore`` puts the reader beside the
 current store: tokens and ids go to the store whose form they have, and what concerns a user
-(sessions, ending them all, the ``session_key``) concerns both.
+(sessions, ending them all, the ``session_key``) concerns both. Ending all of a user's sessions
+is one step per layout (their keys may be in different Cluster slots): first the layout other
+than the asking token's, so a failure leaves that token working for a retry.
 
 Since the routes are keyed by the WeChat app's secret, that secret must stay what 0.1.0 had
 until the last 0.1.0 token has expired (``SESSION_MAX_AGE_SECONDS`` of 0.1.0 after the upgrade);
@@ -190,6 +195,7 @@ class LegacySessionReader:
     ) -> None:
         self._routes = LegacyRoutes(wechat_secret)
         self.app = legacy_app
+        """The app 0.1.0's logins are (the deployment's WeChat app)."""
         self._users = key_prefix.encode() + b"h"
         self._get = Script(client, _GET)
         self._extend = Script(client, _EXTEND)
@@ -342,8 +348,7 @@ class LegacyAwareSessionStore(SessionStore):
 
     async def logout_by_id(self, session_id: str, *, everywhere: bool) -> int | None:
         """Everywhere ends both layouts' sessions: first those of the other layout (once the
-        token is known live), then the token's own with it, so a failure leaves the token
-        working for the client's retry."""
+        token is known live), then the token's own layout's with it (the module's docstring)."""
         if not everywhere:
             if session_id.startswith(ID_PREFIX):
                 return await self._legacy.end(session_id)

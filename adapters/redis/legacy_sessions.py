@@ -29,9 +29,14 @@ are ``v1.<route>.<field in URL-safe base64>``: a ``.`` never appears in the curr
 ids (URL-safe base64), so the two never collide. They are the logins of the deployment's WeChat
 app (``legacy_app``), platform ``wechat``. ``LegacyAwareSessionStore`` puts the reader beside the
 current store: tokens and ids go to the store whose form they have, and what concerns a user
-(sessions, ending them all, the ``session_key``) concerns both. Ending all of a user's sessions
-is one step per layout (their keys may be in different Cluster slots): first the layout other
-than the asking token's, so a failure leaves that token working for a retry.
+(sessions, ending them all, the ``session_key``) concerns both.
+
+Ending all of a user's sessions is one step per layout (their keys may be in different Cluster
+slots). Logging out everywhere with a new token stays the one step that answers the client (its
+layout's script); the user's 0.1.0 sessions end just after, and a failure there is only logged
+(they expire in any case). With a 0.1.0 token, the new layout's sessions end first, so a failure
+leaves that token working for the client's retry. ``revoke_all`` (ban, deletion) raises if
+either step fails: it is safe to repeat.
 
 Since the routes are keyed by the WeChat app's secret, that secret must stay what 0.1.0 had
 until the last 0.1.0 token has expired (``SESSION_MAX_AGE_SECONDS`` of 0.1.0 after the upgrade);
@@ -43,6 +48,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import logging
 import re
 import secrets
 from functools import lru_cache
@@ -53,8 +59,10 @@ from adapters.redis.client import RedisClient, store_errors, to_ms
 from adapters.redis.scripts import Script
 from domain.accounts import SessionInfo
 from domain.entities import LoginSession
+from domain.errors import StoreUnavailable
 from domain.ports import NewLogin, SessionStore
 
+logger = logging.getLogger("weapp_login.legacy_sessions")
 DEVELOPMENT_ROUTE_SECRET = b"weapp-login development route secret"
 """0.1.0's route secret when its WeChat app had no secret (the simulator)."""
 ID_PREFIX = "v1."
@@ -347,20 +355,22 @@ class LegacyAwareSessionStore(SessionStore):
             await self._current.extend_by_id(session_id, expires_at)
 
     async def logout_by_id(self, session_id: str, *, everywhere: bool) -> int | None:
-        """Everywhere ends both layouts' sessions: first those of the other layout (once the
-        token is known live), then the token's own layout's with it (the module's docstring)."""
-        if not everywhere:
-            if session_id.startswith(ID_PREFIX):
-                return await self._legacy.end(session_id)
-            return await self._current.logout_by_id(session_id, everywhere=False)
-        session = await self.get_by_id(session_id)
-        if session is None:
-            return None
-        if session_id.startswith(ID_PREFIX):
+        """Everywhere ends both layouts' sessions (the module's docstring says in which order)."""
+        if not session_id.startswith(ID_PREFIX):
+            user_id = await self._current.logout_by_id(session_id, everywhere=everywhere)
+            if everywhere and user_id is not None:
+                try:
+                    await self._legacy.end_all(user_id)
+                except StoreUnavailable:
+                    logger.warning("logging out everywhere left the user's 0.1.0 sessions",
+                                   extra={"user_id": user_id}, exc_info=True)
+            return user_id
+        if everywhere:
+            session = await self._legacy.get_by_id(session_id)
+            if session is None:
+                return None
             await self._current.revoke_all(session.user_id)
-            return await self._legacy.end(session_id, everywhere=True)
-        await self._legacy.end_all(session.user_id)
-        return await self._current.logout_by_id(session_id, everywhere=True)
+        return await self._legacy.end(session_id, everywhere=everywhere)
 
     async def sessions_of(self, user_id: int) -> list[SessionInfo]:
         sessions = await self._current.sessions_of(user_id)

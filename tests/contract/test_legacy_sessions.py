@@ -7,16 +7,20 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from contextlib import asynccontextmanager
 
 import pytest
 from redis.asyncio import Redis
 
+from adapters.redis.client import open_redis
 from adapters.redis.legacy_sessions import LegacyAwareSessionStore, LegacySessionReader
 from adapters.redis.sessions import RedisSessionStore
 from domain.entities import LoginSession, WeChatSession
 from domain.ports import NewLogin
 from domain.tokens import hash_code
 from tests.fixtures import v0_1_sessions as v01
+from tests.fixtures.fault_proxy import fault_proxy
+from tests.fixtures.redis_server import RedisServer
 
 pytestmark = pytest.mark.integration
 
@@ -302,3 +306,29 @@ async def test_a_0_1_deployment_on_the_simulator_used_the_development_route_secr
 
     assert session is not None
     assert (session.user_id, session.app) == (7, "default")
+
+
+@pytest.mark.parametrize("everywhere", [False, True])
+async def test_a_0_1_logout_whose_reply_is_lost_still_answers_that_the_token_was_live(
+    redis_server: RedisServer, redis_client: Redis, v01_service: V01, everywhere: bool
+) -> None:
+    """The client repeats a command once after a lost reply: the repeat must not find the
+    token already gone and answer 401 to a logout that worked."""
+    token, other = await v01_service.login(7), await v01_service.login(7)
+    async with fault_proxy("127.0.0.1", redis_server.port) as proxy, asynccontextmanager(
+        open_redis
+    )(f"redis://127.0.0.1:{proxy.port}/0") as client:
+        store = LegacyAwareSessionStore(
+            RedisSessionStore(client, session_secret=SESSION_SECRET),
+            LegacySessionReader(client, wechat_secret=WECHAT_SECRET, legacy_app=APP),
+        )
+        assert await store.get(other) is not None  # the connection and the scripts are ready
+        await store.logout(await v01_service.login(8), everywhere=everywhere)
+
+        proxy.lose_a_reply(after=2 if everywhere else 0)  # everywhere: a get, then the new
+        assert await store.logout(token, everywhere=everywhere) == 7  # layout's revoke_all
+
+        assert proxy.lost == 1
+        assert await store.get(token) is None
+        assert (await store.get(other) is None) is everywhere
+        assert await store.logout(token, everywhere=everywhere) is None  # a new logout: 401

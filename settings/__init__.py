@@ -19,6 +19,7 @@ from pydantic_settings import (
     BaseSettings,
     DotEnvSettingsSource,
     EnvSettingsSource,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -99,7 +100,7 @@ class Settings(BaseSettings):
         default=None, validation_alias="prometheus_multiproc_dir"
     )
     """``PROMETHEUS_MULTIPROC_DIR``: where workers put their metrics; unset, a temporary one."""
-    bench_disable: Annotated[frozenset[str], f.subset_of(*BENCH_FEATURES)] = frozenset()
+    bench_disable: Annotated[frozenset[str], NoDecode, f.subset_of(*BENCH_FEATURES)] = frozenset()
     """``BENCH_DISABLE``: per-request features turned off for the benchmark's A/B only."""
     _apps: tuple[AppConfig, ...] = PrivateAttr(default=())
     _jwt_keys: tuple[str, tuple[str, ...]] | None = PrivateAttr(default=None)

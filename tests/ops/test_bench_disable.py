@@ -45,6 +45,12 @@ def test_names_are_a_comma_separated_subset_and_reach_the_container() -> None:
     assert Settings.from_env({}).as_config()["bench_disable"] == []
 
 
+def test_the_process_environment_is_read_as_names_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not JSON, as pydantic-settings would read a set from the environment by default."""
+    monkeypatch.setenv("BENCH_DISABLE", "access_log,request_id")
+    assert Settings.from_env().bench_disable == {"access_log", "request_id"}
+
+
 async def served(disabled: str) -> AsyncIterator[str]:
     container = make_container({**ENV, "BENCH_DISABLE": disabled})
     wechat = InMemoryWeChatGateway()

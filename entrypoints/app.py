@@ -15,7 +15,7 @@ from entrypoints import openapi
 from entrypoints.errors import JsonErrorHandler
 from entrypoints.handlers import UseCases
 from entrypoints.http import request_id_of
-from entrypoints.logs import request_id
+from entrypoints.logs import STDOUT, access_line, request_id
 from entrypoints.metrics import HttpMetrics, UnmeasuredHttp, mark_worker_dead
 from entrypoints.routes import ROUTES
 from entrypoints.version import VERSION
@@ -104,11 +104,7 @@ async def _tag_response(request: Request, response: HTTPResponse) -> None:
     status = response.status
     request.app.ctx.metrics.observe_request(request.method, route, status, seconds)
     if request.app.ctx.access_log and access_logger.isEnabledFor(logging.INFO):
-        access_logger.info(
-            "%s %s %d", request.method, route, status,
-            extra={"event": "request", "request_id": rid, "method": request.method,
-                   "route": route, "status": status, "duration_ms": round(seconds * 1000, 3)},
-        )
+        access_line(request.method, route, status, seconds, rid)
     request_id.set(None)
 
 
@@ -147,3 +143,4 @@ async def _close_resources(app: Sanic[Any, Any]) -> None:
     if inspect.isawaitable(shutdown):
         await shutdown
     mark_worker_dead()
+    STDOUT.flush()  # the last requests' lines

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator
+import io
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 from dependency_injector import providers
 
@@ -62,11 +64,10 @@ async def served(disabled: str) -> AsyncIterator[str]:
 
 
 async def one_request(
-    disabled: str, caplog: pytest.LogCaptureFixture
-) -> tuple[aiohttp.ClientResponse, list[logging.LogRecord], str]:
+    disabled: str, output: io.StringIO
+) -> tuple[aiohttp.ClientResponse, list[dict[str, Any]], str]:
     """A login and a ``/me`` with ``BENCH_DISABLE=disabled``: the ``/me``'s reply, the access
     lines, and the metrics' text."""
-    caplog.set_level(logging.INFO)
     async for url in served(disabled):
         async with aiohttp.ClientSession() as http:
             async with http.post(f"{url}/api/v1/login", json={"code": "alice:1"}) as reply:
@@ -77,19 +78,19 @@ async def one_request(
                 await me.read()
             async with http.get(f"{url}/metrics") as reply:
                 text = await reply.text()
-    access = [record for record in caplog.records if getattr(record, "event", "") == "request"]
-    return me, access, text
+    lines = [orjson.loads(line) for line in output.getvalue().splitlines()]
+    return me, [line for line in lines if line.get("event") == "request"], text
 
 
 @pytest.mark.parametrize("disabled", ["", "access_log", "request_id", "metrics"])
 async def test_each_name_turns_its_feature_off_and_only_it(
-    disabled: str, caplog: pytest.LogCaptureFixture
+    disabled: str, json_logs: Callable[[str], io.StringIO]
 ) -> None:
-    me, access, metrics = await one_request(disabled, caplog)
+    me, access, metrics = await one_request(disabled, json_logs("INFO"))
     assert me.status == 200
 
     assert bool(access) == (disabled != "access_log")
-    ids = [getattr(record, "request_id", None) for record in access]
+    ids = [line["request_id"] for line in access]
     assert (me.headers.get("X-Request-ID") == "bench-me") == (disabled != "request_id")
     if disabled == "request_id":
         assert "X-Request-ID" not in me.headers

@@ -66,7 +66,7 @@ class StdoutLines:
         """Where lines go (:func:`configure_logging` sets it); unset, ``sys.stdout``."""
         self._lines: list[bytes] = []
         self._size = 0
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a signal handler that logs mid-write must not hang
         self._timer: asyncio.TimerHandle | None = None
         self._timer_loop: asyncio.AbstractEventLoop | None = None
 

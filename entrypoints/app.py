@@ -15,8 +15,8 @@ from entrypoints import openapi
 from entrypoints.errors import JsonErrorHandler
 from entrypoints.handlers import UseCases
 from entrypoints.http import request_id_of
-from entrypoints.logs import request_id
-from entrypoints.metrics import HttpMetrics, mark_worker_dead
+from entrypoints.logs import STDOUT, access_line, request_id
+from entrypoints.metrics import HttpMetrics, UnmeasuredHttp, mark_worker_dead
 from entrypoints.routes import ROUTES
 from entrypoints.version import VERSION
 
@@ -49,7 +49,7 @@ def create_app(container: Any, *, name: str = "weapp_login") -> Sanic[Any, Any]:
         AUTO_EXTEND=False,  # sanic-ext stays unloaded even where it is installed
     )
     app.ctx.container = container
-    app.ctx.metrics = HttpMetrics(container.metrics_registry())
+    _per_request_features(app, container, container.config.bench_disable())
     routes = [route for route in ROUTES
               if route.path != "/metrics" or _metrics_on_main_port(container.config)]
     openapi.install(
@@ -66,6 +66,21 @@ def create_app(container: Any, *, name: str = "weapp_login") -> Sanic[Any, Any]:
     return app
 
 
+def _per_request_features(app: Sanic[Any, Any], container: Any, disabled: list[str]) -> None:
+    """The access line, request ids and metrics; each is on unless ``BENCH_DISABLE`` names it
+    (development only: the benchmark's A/B of its cost). The one place each is turned off."""
+    # Off: no per-request line (every other line is still written).
+    app.ctx.access_log = "access_log" not in disabled
+    # Off: no id read or made, no X-Request-ID, no request_id in log lines.
+    app.ctx.request_ids = "request_id" not in disabled
+    # Off: requests neither counted nor timed, the stores' calls untimed (logins still counted).
+    measured = "metrics" not in disabled
+    app.ctx.metrics = (HttpMetrics if measured else UnmeasuredHttp)(container.metrics_registry())
+    if not measured:
+        container.timed_sessions.override(container.session_store)
+        container.timed_users.override(container.user_repository)
+
+
 def _metrics_on_main_port(config: Any) -> bool:
     """Not with ``METRICS_PORT`` (its own listener serves them), nor in production (public)."""
     return config.metrics_port() is None and config.app_env() != "production"
@@ -73,25 +88,23 @@ def _metrics_on_main_port(config: Any) -> bool:
 
 async def _tag_request(request: Request) -> None:
     request.ctx.started = perf_counter()
-    request.ctx.request_id = request_id_of(request)
+    request.ctx.request_id = request_id_of(request) if request.app.ctx.request_ids else None
     request_id.set(request.ctx.request_id)
 
 
 async def _tag_response(request: Request, response: HTTPResponse) -> None:
     """Tag the response, count it, and log the request's one line."""
-    rid = getattr(request.ctx, "request_id", None) or request_id_of(request)
-    response.headers["X-Request-ID"] = rid
+    rid = None
+    if request.app.ctx.request_ids:
+        rid = getattr(request.ctx, "request_id", None) or request_id_of(request)
+        response.headers["X-Request-ID"] = rid
     started = getattr(request.ctx, "started", None)
     seconds = perf_counter() - started if started is not None else 0.0
     route = f"/{request.route.path}" if request.route is not None else None
     status = response.status
     request.app.ctx.metrics.observe_request(request.method, route, status, seconds)
-    if access_logger.isEnabledFor(logging.INFO):
-        access_logger.info(
-            "%s %s %d", request.method, route, status,
-            extra={"event": "request", "request_id": rid, "method": request.method,
-                   "route": route, "status": status, "duration_ms": round(seconds * 1000, 3)},
-        )
+    if request.app.ctx.access_log and access_logger.isEnabledFor(logging.INFO):
+        access_line(request.method, route, status, seconds, rid)
     request_id.set(None)
 
 
@@ -130,3 +143,4 @@ async def _close_resources(app: Sanic[Any, Any]) -> None:
     if inspect.isawaitable(shutdown):
         await shutdown
     mark_worker_dead()
+    STDOUT.flush()  # the last requests' lines

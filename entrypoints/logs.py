@@ -3,19 +3,41 @@
 Every line has ``time``, ``level``, ``logger``, ``message``, ``pid`` and whatever the call passed
 in ``extra`` (``event`` for notable events); inside a request also ``request_id``, which the
 request middleware puts in :data:`request_id` and :class:`RequestIdFilter` copies onto records.
+
+Every request's line (``event: request``) is the one line written per request, so it skips
+``logging``: :class:`AccessLine` renders it with orjson in one call, masked like the others, and
+:data:`STDOUT` keeps it for up to :data:`FLUSH_SECONDS` (or :data:`FLUSH_BYTES`), writing many
+lines in one ``write()``. Every other line goes through ``logging`` (its filters mask secrets and
+add ``request_id``) and is written at once, after the lines kept before it: lines stay in order.
+The app writes what is kept when it stops; a process killed outright loses at most the last
+:data:`FLUSH_SECONDS` of request lines.
 """
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import logging
+import os
 import sys
+import threading
 from collections.abc import Iterable
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from time import time
+from typing import TextIO
 
 import orjson
 
 from entrypoints.redaction import RedactingFilter
+
+FLUSH_SECONDS = 0.1
+FLUSH_BYTES = 64 * 1024
+"""Kept request lines are written when they reach this size, sooner than the timer."""
+PIPE_BUF = 4096
+"""A ``write()`` of at most this many bytes to a pipe is never interleaved with another
+process's (POSIX): each write holds whole lines within it, so workers' lines never mix."""
+METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -31,6 +53,124 @@ class RequestIdFilter(logging.Filter):
         if current is not None and not hasattr(record, "request_id"):
             record.request_id = current
         return True
+
+
+class StdoutLines:
+    """Whole lines (bytes ending with a newline) for stdout, kept briefly and written together.
+
+    :meth:`keep` is for the event loop's thread (a timer writes the lines); :meth:`write` writes
+    a line now, after the kept ones, from any thread."""
+
+    def __init__(self) -> None:
+        self.stream: TextIO | None = None
+        """Where lines go (:func:`configure_logging` sets it); unset, ``sys.stdout``."""
+        self._lines: list[bytes] = []
+        self._size = 0
+        self._lock = threading.RLock()  # a signal handler that logs mid-write must not hang
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_loop: asyncio.AbstractEventLoop | None = None
+
+    def keep(self, line: bytes) -> None:
+        with self._lock:
+            self._lines.append(line)
+            self._size += len(line)
+            full = self._size >= FLUSH_BYTES
+        if full:
+            self.flush()
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop to write them later: now
+            self.flush()
+            return
+        if self._timer_loop is not loop or self._timer is None:
+            self._timer_loop = loop
+            self._timer = loop.call_later(FLUSH_SECONDS, self._on_timer)
+
+    def write(self, line: bytes) -> None:
+        with self._lock:
+            self._lines.append(line)
+        self.flush()
+
+    def flush(self) -> None:
+        """Write every kept line, in writes of whole lines of at most :data:`PIPE_BUF` bytes."""
+        with self._lock:
+            lines, self._lines, self._size = self._lines, [], 0
+            if not lines:
+                return
+            stream = self.stream or sys.stdout
+            stream.flush()  # whatever else went to stdout first
+            chunk: list[bytes] = []
+            size = 0
+            for line in lines:
+                if chunk and size + len(line) > PIPE_BUF:
+                    _write(stream, b"".join(chunk))
+                    chunk, size = [], 0
+                chunk.append(line)
+                size += len(line)
+            _write(stream, b"".join(chunk))
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.flush()
+
+
+def _write(stream: TextIO, data: bytes) -> None:
+    """One ``write()`` of ``data`` to ``stream``'s file (or its text, for a stream in memory)."""
+    binary = getattr(stream, "buffer", None)
+    if binary is None:
+        stream.write(data.decode())
+    else:
+        binary.write(data)
+        binary.flush()
+
+
+STDOUT = StdoutLines()
+"""This process's log lines on stdout."""
+atexit.register(STDOUT.flush)
+
+
+class AccessLine:
+    """Writes a request's line, as ``logging`` would have with the JSON formatter and the
+    redacting filter: the same fields in the same order, what a client chose masked."""
+
+    def __init__(self, redactor: RedactingFilter) -> None:
+        self.redactor = redactor
+
+    def __call__(
+        self, method: str, route: str | None, status: int, seconds: float, rid: str | None
+    ) -> None:
+        redact = self.redactor.redact
+        if method not in METHODS:  # a client's word
+            method = redact(method)
+        STDOUT.keep(orjson.dumps({
+            "time": datetime.fromtimestamp(time(), UTC).isoformat(timespec="milliseconds"),
+            "level": "INFO",
+            "logger": "weapp_login.access",
+            "message": f"{method} {route} {status}",
+            "pid": os.getpid(),
+            "event": "request",
+            "request_id": rid if rid is None else redact(rid),
+            "method": method,
+            "route": route,  # a route's pattern, never a raw path
+            "status": status,
+            "duration_ms": round(seconds * 1000, 3),
+        }, option=orjson.OPT_APPEND_NEWLINE))
+
+
+access_line = AccessLine(RedactingFilter.from_environ())
+"""Writes the line of a request; :func:`configure_logging` gives it the settings' secrets."""
+
+
+class JsonLines(logging.Handler):
+    """Writes each record as its line on :data:`STDOUT`, at once."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+            STDOUT.write(line.encode() + b"\n")
+        except Exception:
+            self.handleError(record)
 
 
 class JsonFormatter(logging.Formatter):
@@ -51,11 +191,15 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(level: str, secrets: Iterable[str] = ()) -> None:
     """One JSON handler on stdout for every logger; ``secrets`` (the settings' own, whatever
     their source) are masked in every line, besides those of the environment."""
-    handler = logging.StreamHandler(sys.stdout)
+    handler = JsonLines()
     handler.setFormatter(JsonFormatter())
     handler.addFilter(RequestIdFilter())
     # Last: it masks what the other filters added.
-    handler.addFilter(RedactingFilter.from_environ(also=secrets))
+    redactor = RedactingFilter.from_environ(also=secrets)
+    handler.addFilter(redactor)
+    access_line.redactor = redactor
+    STDOUT.flush()
+    STDOUT.stream = sys.stdout
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

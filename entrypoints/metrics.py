@@ -102,6 +102,13 @@ class HttpMetrics:
         latency.observe(seconds)
 
 
+class UnmeasuredHttp(HttpMetrics):
+    """Requests not counted nor timed (``BENCH_DISABLE=metrics``, the benchmark's A/B only)."""
+
+    def observe_request(self, method: str, route: str | None, status: int, seconds: float) -> None:
+        pass
+
+
 def exposition(registry: CollectorRegistry) -> bytes:
     """The Prometheus text of ``registry``, or of every worker's files in multiprocess mode."""
     if MULTIPROCESS:

@@ -19,6 +19,7 @@ from pydantic_settings import (
     BaseSettings,
     DotEnvSettingsSource,
     EnvSettingsSource,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -34,6 +35,8 @@ __all__ = ["AppConfig", "ConfigError", "Settings", "load_settings"]
 DEFAULT_WECHAT_API_BASE = "https://api.weixin.qq.com"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/weapp.db"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+BENCH_FEATURES = ("access_log", "metrics", "request_id")
+"""What ``BENCH_DISABLE`` may turn off per request (the benchmark's A/B, development only)."""
 TEN_YEARS = 10 * 365 * 86_400
 RESPONSE_TIMEOUT_SECONDS = 30.0
 """How long a request may take once its headers are in; every wait on WeChat fits inside it."""
@@ -97,6 +100,8 @@ class Settings(BaseSettings):
         default=None, validation_alias="prometheus_multiproc_dir"
     )
     """``PROMETHEUS_MULTIPROC_DIR``: where workers put their metrics; unset, a temporary one."""
+    bench_disable: Annotated[frozenset[str], NoDecode, f.subset_of(*BENCH_FEATURES)] = frozenset()
+    """``BENCH_DISABLE``: per-request features turned off for the benchmark's A/B only."""
     _apps: tuple[AppConfig, ...] = PrivateAttr(default=())
     _jwt_keys: tuple[str, tuple[str, ...]] | None = PrivateAttr(default=None)
 
@@ -203,6 +208,7 @@ class Settings(BaseSettings):
         values["webhooks"] = "on" if self.webhook_url else "off"
         # Keys login tokens: the same in every worker and instance; changing it logs users out.
         values["session_secret"] = self.session_secret or DEVELOPMENT_SESSION_SECRET
+        values["bench_disable"] = sorted(self.bench_disable)
         values["apps"] = [app.as_config() for app in self.apps]
         deployed = first_wechat_app(self.apps)
         wechat = deployed or shorthand_app(None, None, self.wechat_api_base)
@@ -243,6 +249,9 @@ class Settings(BaseSettings):
             raise ConfigError("SESSION_SECRET: required when APP_ENV=production")
         if self.production and self.jwt_mode and self.jwt_signing_key_file is None:
             raise ConfigError("JWT_SIGNING_KEY_FILE: required when TOKEN_FORMAT=jwt and "
+                              "APP_ENV=production")
+        if self.production and self.bench_disable:
+            raise ConfigError("BENCH_DISABLE: for the benchmark's A/B only, refused when "
                               "APP_ENV=production")
         _ = self.jwt_keys  # reads and checks the key files now, at start
         self._check_timeouts()

@@ -80,6 +80,20 @@ def one_of(*choices: str, upper: bool = False) -> Any:
     return _checked(parse)
 
 
+def subset_of(*choices: str) -> Any:
+    """A comma-separated subset of ``choices`` (spaces around names ignored) as a frozenset."""
+
+    def parse(raw: str) -> frozenset[str]:
+        names = frozenset(name.strip().lower() for name in raw.split(",") if name.strip())
+        unknown = sorted(names - set(choices))
+        if unknown:
+            raise ValueError(f"unknown {', '.join(map(repr, unknown))}: "
+                             f"expected a comma-separated subset of {', '.join(choices)}")
+        return names
+
+    return _checked(parse)
+
+
 def url(*schemes: str, base: bool = False) -> Any:
     """A URL of one of ``schemes``; a ``base`` URL loses its trailing slashes."""
 

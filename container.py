@@ -107,7 +107,6 @@ class Container(containers.DeclarativeContainer):
             session_secret=config.session_secret,
             key_prefix=config.redis_key_prefix,
             registry=redis_code_registry,
-            legacy_app=config.legacy_app,
         ),
     )
     refresh_tokens = providers.Selector(

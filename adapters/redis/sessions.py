@@ -64,6 +64,7 @@ import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import cast
 
 from redis.asyncio.cluster import RedisCluster
 
@@ -377,7 +378,7 @@ class RedisSessionStore(SessionStore):
             meta = await self._client.hget(self._user_key(user_id), _META)
         if meta is None:
             return None
-        return next((key for name, key in _apps(meta) if name == app), None)
+        return next((key for name, key in _apps(cast(bytes, meta)) if name == app), None)
 
     async def ping(self) -> None:
         with store_errors():

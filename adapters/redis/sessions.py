@@ -57,14 +57,15 @@ while a new logout of the dead token answers ``None``.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import ipaddress
 import re
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import cast
+from functools import lru_cache
+from typing import NamedTuple, cast
 
 from redis.asyncio.cluster import RedisCluster
 
@@ -229,8 +230,7 @@ end
 """
 
 
-@dataclass(frozen=True, slots=True)
-class _Stored:
+class _Stored(NamedTuple):
     """What a session's value holds (times in Unix seconds); ``origin`` is where its network
     and user agent start (read by ``_origin`` for the sessions' list only)."""
 
@@ -464,14 +464,14 @@ def _pack_app(app: str, session_key: str) -> bytes:
     name = app.encode()
     if not 0 < len(name) < _RAW_KEY:
         raise ValueError("an app id has 1 to 127 bytes")
-    if len(session_key) == 24 and session_key.endswith("=="):
-        try:
-            raw = base64.b64decode(session_key, validate=True)
-        except ValueError:
-            raw = b""
-        if len(raw) == 16 and base64.b64encode(raw).decode() == session_key:
-            return bytes([len(name) | _RAW_KEY]) + name + raw
     key = session_key.encode()
+    if len(key) == 24 and key.endswith(b"=="):
+        try:
+            raw = binascii.a2b_base64(key, strict_mode=True)
+        except binascii.Error:
+            raw = b""
+        if len(raw) == 16 and binascii.b2a_base64(raw, newline=False) == key:
+            return bytes([len(name) | _RAW_KEY]) + name + raw
     return bytes([len(name)]) + name + len(key).to_bytes(2, "big") + key
 
 
@@ -537,6 +537,7 @@ def _unpack_session(value: bytes) -> _Stored:
     )
 
 
+@lru_cache(maxsize=4096)  # a network logs in again and again; parsing costs a login 2-5 µs
 def _pack_network(ip: str | None) -> tuple[int, bytes]:
     """The network's form (for the kind byte) and bytes: ``network_of`` writes an IPv4 /24 or an
     IPv6 /48, kept as their 3 or 6 bytes; any other text as itself (with its length)."""

@@ -1,9 +1,10 @@
 """Login sessions in Redis: one small binary hash per user, shared by every worker and instance.
 
-The layout is packed, and that packing stays in this module: what outlives a login costs at
-most 200 bytes for a user with one session (docs/PERFORMANCE.md, "Sessions in Redis: bytes per
-session"). ``P`` is the key prefix (``REDIS_KEY_PREFIX``), ``S`` is ``SESSION_SECRET``; times are
-Unix milliseconds in 6 bytes (signed, big-endian: ``struct.unpack('>i6', v)`` in the scripts).
+The layout is packed, and that packing stays in this module: what outlives a login costs about
+209 bytes for a user with one session and 105 a session with four, Redis's own cost of a key
+included (docs/PERFORMANCE.md, "Sessions in Redis: bytes per session"). ``P`` is the key
+prefix (``REDIS_KEY_PREFIX``), ``S`` is ``SESSION_SECRET``; times are Unix milliseconds in 6
+bytes (signed, big-endian: ``struct.unpack('>i6', v)`` in the scripts).
 
 - A token is ``<route>.<random>``: ``random`` is 256 bits from the OS; ``route`` is the first 10
   bytes (80 bits) of HMAC-SHA256(S, ``route:<user id>``) in URL-safe base64, 14 characters. It
@@ -33,8 +34,9 @@ Unix milliseconds in 6 bytes (signed, big-endian: ``struct.unpack('>i6', v)`` in
 A user with one session of app ``default`` on WeChat from a known IPv4 network thus keeps a
 listpack of 78 bytes (in an 80-byte allocation). A session value longer than 64 bytes (a user
 agent of more than about 40 characters) turns the user's hash into a hash table, which costs
-Redis more (the figures are in docs/PERFORMANCE.md). Two users whose routes collide (80 bits: not
-expected before some 10^12 users) share no hash: the second's logins are refused.
+Redis about 300 bytes more. A user has at most 256 apps. Two users whose routes collide (80
+bits: less than one chance in a million with a billion users) share no hash: the second's
+logins are refused.
 
 Expiry: Redis 7.0 has no per-field expiry, so each session's expiry is in its value and every
 script judges it by Redis's own clock (``TIME``), never a process's. The KEY expires at the

@@ -22,6 +22,7 @@ from adapters.memory import (
 from adapters.memory.refresh_tokens import InMemoryRefreshTokenStore
 from adapters.redis.client import open_redis
 from adapters.redis.code_exchange import RedisCodeExchangeRegistry
+from adapters.redis.legacy_sessions import LegacyAwareSessionStore, LegacySessionReader
 from adapters.redis.rate_limit import RedisRateLimiter
 from adapters.redis.refresh_tokens import RedisRefreshTokenStore
 from adapters.redis.sessions import RedisSessionStore
@@ -93,6 +94,13 @@ class Container(containers.DeclarativeContainer):
     code_registry = providers.Selector(
         config.sessions_backend, memory=memory_code_registry, redis=redis_code_registry
     )
+    redis_session_store = providers.Singleton(
+        RedisSessionStore,
+        client=redis_client,
+        session_secret=config.session_secret,
+        key_prefix=config.redis_key_prefix,
+        registry=redis_code_registry,
+    )
     session_store = providers.Selector(
         config.sessions_backend,
         memory=providers.Singleton(
@@ -101,12 +109,21 @@ class Container(containers.DeclarativeContainer):
             session_secret=config.session_secret,
             registry=memory_code_registry,
         ),
-        redis=providers.Singleton(
-            RedisSessionStore,
-            client=redis_client,
-            session_secret=config.session_secret,
-            key_prefix=config.redis_key_prefix,
-            registry=redis_code_registry,
+        redis=providers.Selector(
+            config.legacy_sessions,
+            off=redis_session_store,
+            # Tokens issued by release 0.1.0 keep working beside the current store's.
+            on=providers.Singleton(
+                LegacyAwareSessionStore,
+                current=redis_session_store,
+                legacy=providers.Singleton(
+                    LegacySessionReader,
+                    client=redis_client,
+                    wechat_secret=config.legacy_wechat_secret,
+                    legacy_app=config.legacy_app,
+                    key_prefix=config.redis_key_prefix,
+                ),
+            ),
         ),
     )
     refresh_tokens = providers.Selector(

@@ -204,11 +204,16 @@ class Settings(BaseSettings):
         # Keys login tokens: the same in every worker and instance; changing it logs users out.
         values["session_secret"] = self.session_secret or DEVELOPMENT_SESSION_SECRET
         values["apps"] = [app.as_config() for app in self.apps]
-        wechat = first_wechat_app(self.apps) or shorthand_app(None, None, self.wechat_api_base)
+        deployed = first_wechat_app(self.apps)
+        wechat = deployed or shorthand_app(None, None, self.wechat_api_base)
         # The deployment's WeChat app: the users of before apps become its identities (0003),
-        # and the tokens and session keys written before apps are its logins.
+        # and the tokens and session keys written before apps are its logins. Release 0.1.0's
+        # tokens are routed by a key derived from its secret (adapters/redis/legacy_sessions.py):
+        # read only when there is such an app, a WeChat app 0.1.0 could have been.
         values["wechat"] = {"appid": wechat.appid}
         values["legacy_app"] = wechat.id
+        values["legacy_sessions"] = "on" if deployed is not None else "off"
+        values["legacy_wechat_secret"] = wechat.secret
         # Each app has its own limit on calls in flight; the keep-alive pool holds them all.
         values["platform_connections"] = self.wechat_max_in_flight * len(self.apps)
         values["response_timeout_seconds"] = RESPONSE_TIMEOUT_SECONDS

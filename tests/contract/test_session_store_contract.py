@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from adapters.memory import InMemoryCodeExchangeRegistry, InMemorySessionStore
 from adapters.redis import RedisSessionStore, open_redis
 from adapters.redis.code_exchange import RedisCodeExchangeRegistry
+from adapters.redis.legacy_sessions import LegacyAwareSessionStore, LegacySessionReader
 from domain.entities import LoginSession, WeChatSession
 from domain.errors import StoreUnavailable
 from domain.ports import ClaimDone, CodeExchangeRegistry, NewLogin, SessionStore
@@ -31,7 +32,13 @@ from tests.fixtures.redis_server import (
     redis_backend,
 )
 
-IMPLEMENTATIONS = ["memory", *(pytest.param(k, marks=pytest.mark.integration) for k in REDIS_KINDS)]
+IMPLEMENTATIONS = [
+    "memory",
+    *(pytest.param(k, marks=pytest.mark.integration) for k in REDIS_KINDS),
+    pytest.param("redis+0.1", marks=pytest.mark.integration),
+]
+"""``redis+0.1``: the Redis store with release 0.1.0's sessions beside it, as upgraded
+deployments run it (tests/contract/test_legacy_sessions.py has 0.1.0's own tokens)."""
 SECRET = "contract-test session secret, 32 characters at least"
 
 
@@ -122,6 +129,12 @@ def _user_key(store: RedisSessionStore, user_id: int) -> bytes:
 def harness(request: pytest.FixtureRequest) -> Harness:
     if request.param == "memory":
         return _memory_harness()
+    if request.param == "redis+0.1":
+        harness = _redis_harness(request, "redis")
+        legacy = LegacySessionReader(
+            redis_backend(request, "redis").client, wechat_secret=None, legacy_app="default"
+        )
+        return replace(harness, store=LegacyAwareSessionStore(harness.store, legacy))
     return _redis_harness(request, request.param)
 
 

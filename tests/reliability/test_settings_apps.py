@@ -125,6 +125,8 @@ def test_the_container_gets_the_apps_as_plain_dicts(directory: Path, five: Apps)
     # The first WeChat app is the deployment's: the users and tokens of before apps are its.
     assert config["wechat"] == {"appid": "wx0123456789abcdef"}
     assert config["legacy_app"] == "shop"
+    # Release 0.1.0's tokens are routed by that app's secret: read beside the new ones.
+    assert (config["legacy_sessions"], config["legacy_wechat_secret"]) == ("on", WECHAT_SECRET)
     assert {WECHAT_SECRET, DOUYIN_SECRET, WECOM_SECRET} <= set(settings.secret_values())
 
 
@@ -331,6 +333,7 @@ def test_without_apps_file_the_shorthand_is_the_one_app_default() -> None:
     config = settings.as_config()
     assert config["wechat"] == {"appid": "wx1"}
     assert config["legacy_app"] == "default"
+    assert (config["legacy_sessions"], config["legacy_wechat_secret"]) == ("on", WECHAT_SECRET)
     assert config["apps"] == [app.as_config()]
 
 
@@ -341,7 +344,16 @@ def test_without_any_credentials_the_default_app_is_the_simulator() -> None:
     assert (app.id, app.appid, app.simulator, app.secret) == ("default", SIMULATOR_APPID, True,
                                                              None)
     assert settings.uses_simulator
-    assert settings.as_config()["wechat"] == {"appid": SIMULATOR_APPID}
+    config = settings.as_config()
+    assert config["wechat"] == {"appid": SIMULATOR_APPID}
+    # 0.1.0 on the simulator routed its tokens with its development secret (no WeChat secret).
+    assert (config["legacy_sessions"], config["legacy_wechat_secret"]) == ("on", None)
+
+
+def test_without_a_wechat_app_no_token_can_be_release_0_1_s(directory: Path, five: Apps) -> None:
+    del five["shop"]
+
+    assert settings_of(directory, five).as_config()["legacy_sessions"] == "off"
 
 
 def test_the_readme_example_is_a_valid_apps_file(tmp_path: Path) -> None:

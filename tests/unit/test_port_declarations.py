@@ -21,6 +21,8 @@ NOT_PORTS = {
     "adapters.port_metrics.WeChatTimer",
     "adapters.redis.client._Client",
     "adapters.redis.client._Cluster",
+    # Release 0.1.0's sessions: LegacyAwareSessionStore serves them through the SessionStore port.
+    "adapters.redis.legacy_sessions.LegacySessionReader",
     "adapters.redis.pool.BoundedPool",
     "adapters.sqlalchemy.outbox.WebhookMessages",  # a helper on the account store's connection
     # Webhook delivery: background machinery of the adapters, no use case drives it.

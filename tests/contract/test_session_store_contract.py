@@ -677,6 +677,33 @@ async def test_sessions_of_a_user_are_its_live_ones_newest_first_with_network_an
     assert sessions[0].expires_at == pytest.approx(current.expires_at, abs=0.001)
 
 
+@pytest.mark.parametrize(
+    ("ip", "platform", "user_agent"),
+    [
+        ("2001:db8:1::/48", "qq", None),
+        ("198.51.100.0/24", "a-platform-of-later", "UA " + "é" * 253),
+        ("not a network 010.1.2.0/24", "alipay", "x"),
+        ("010.1.2.0/24", "wecom", None),
+    ],
+)
+async def test_a_session_lists_its_network_platform_and_agent_as_given(
+    harness: Harness, ip: str, platform: str, user_agent: str | None
+) -> None:
+    session = replace(harness.session(7), app="shop", platform=platform)
+    token = await harness.store.record_login(
+        replace(_new_login(session, "k"), ip=ip, user_agent=user_agent)
+    )
+
+    [listed] = await harness.store.sessions_of(7)
+    found = await harness.store.get(token)
+
+    assert (listed.ip, listed.platform, listed.user_agent, listed.app) == (
+        ip, platform, user_agent, "shop"
+    )
+    assert found is not None
+    assert (found.app, found.platform) == ("shop", platform)
+
+
 async def test_revoking_one_session_by_id_ends_only_that_one(harness: Harness) -> None:
     first = await harness.login(7)
     second = await harness.login(7)

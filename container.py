@@ -100,7 +100,6 @@ class Container(containers.DeclarativeContainer):
         session_secret=config.session_secret,
         key_prefix=config.redis_key_prefix,
         registry=redis_code_registry,
-        legacy_app=config.legacy_app,
     )
     session_store = providers.Selector(
         config.sessions_backend,

@@ -53,7 +53,7 @@ class V01:
 
 @pytest.fixture
 async def store(redis_client: Redis) -> LegacyAwareSessionStore:
-    current = RedisSessionStore(redis_client, session_secret=SESSION_SECRET, legacy_app=APP)
+    current = RedisSessionStore(redis_client, session_secret=SESSION_SECRET)
     legacy = LegacySessionReader(redis_client, wechat_secret=WECHAT_SECRET, legacy_app=APP)
     return LegacyAwareSessionStore(current, legacy)
 

@@ -61,7 +61,7 @@ def _store(client: RedisCluster) -> RedisSessionStore:
 
 
 def _user_key(user_id: int) -> bytes:
-    return b"wl:u:" + _store_for_keys._route(user_id).encode()
+    return _store_for_keys._user_key(user_id)
 
 
 _store_for_keys = RedisSessionStore(Redis(), session_secret=SECRET)  # never connects

@@ -742,7 +742,7 @@ def fill_big_redis(stack: Stack, options: Options) -> str:
     return line
 
 
-def set_up_logins(stack: Stack, options: Options, directory: Path) -> dict[str, Path]:
+def set_up_logins(stack: Stack, options: Options, processes: Processes) -> dict[str, Path]:
     """Each user logs in once where a later run logs them in again (so every login of the runs
     is a returning user's); the tokens of those whose ``/me`` is measured."""
     print(f"logging {options.users:,} users in once where needed", flush=True)
@@ -756,10 +756,13 @@ def set_up_logins(stack: Stack, options: Options, directory: Path) -> dict[str, 
             continue
         spec = SERVICES.get(target)
         codes = [f"u{n}:{marker}" for n in range(options.users)]
-        issued = load.login_all(
-            found[0], codes, apps=spec.apps if spec else 0,
-            addresses=addresses if spec and spec.deployed else None)
-        tokens[role] = directory / f"tokens-{role}.txt"
+        try:
+            issued = load.login_all(
+                found[0], codes, apps=spec.apps if spec else 0,
+                addresses=addresses if spec and spec.deployed else None)
+        except BenchError as error:
+            raise BenchError(f"{target}: {error}\n{processes.log_tail(target)}") from None
+        tokens[role] = processes.directory / f"tokens-{role}.txt"
         tokens[role].write_text("\n".join(issued) + "\n")
     return tokens
 
@@ -785,7 +788,7 @@ def bench(options: Options) -> str:
             notes.append(f"started in {time.monotonic() - started:.0f} s")
             if stack.big_redis_url is not None:
                 notes.append(fill_big_redis(stack, options))
-            tokens = set_up_logins(stack, options, Path(temp))
+            tokens = set_up_logins(stack, options, processes)
             if options.hold > 0:
                 hold(stack, tokens, options.hold)
                 return "held"

@@ -233,16 +233,38 @@ async def _login_all(
     return tokens, failures
 
 
-def login_all(
-    base_url: str, codes: list[str], *, concurrency: int = 32, apps: int = 0,
-    addresses: list[str] | None = None,
-) -> list[str]:
-    """Log each code (``u<N>:…``) in, concurrently; the tokens. With ``apps``, each to its user's
-    app (:func:`app_of`); with ``addresses``, each from the next of them (``X-Forwarded-For``).
-    More than 1 % failures stop the bench."""
-    tokens, failures = asyncio.run(_login_all(base_url, codes, concurrency, apps, addresses))
-    if len(failures) > len(codes) // 100:
-        raise BenchError(
-            f"{len(failures)} of {len(codes)} set-up logins at {base_url} failed: {failures[0]}"
-        )
-    return tokens
+@dataclass(frozen=True)
+class Logins:
+    """Set-up logins for one service: each code (``u<N>:…``) once; with ``apps``, each to its
+    user's app (:func:`app_of`); with ``addresses``, each from the next of them
+    (``X-Forwarded-For``)."""
+
+    base_url: str
+    codes: list[str]
+    apps: int = 0
+    addresses: list[str] | None = None
+
+
+def login_all(base_url: str, codes: list[str], *, concurrency: int = 32) -> list[str]:
+    """Log each code in (concurrently); the tokens. More than 1 % failures stop the bench."""
+    return login_each([Logins(base_url, codes)], concurrency=concurrency)[0]
+
+
+def login_each(jobs: list[Logins], *, concurrency: int = 32) -> list[list[str]]:
+    """Every job's logins, the jobs side by side (each service on its own core when it can);
+    each job's tokens. More than 1 % failures in a job stop the bench, naming its URL."""
+
+    async def all_jobs() -> list[tuple[list[str], list[str]]]:
+        return await asyncio.gather(*(
+            _login_all(job.base_url, job.codes, concurrency, job.apps, job.addresses)
+            for job in jobs))
+
+    issued = []
+    for job, (tokens, failures) in zip(jobs, asyncio.run(all_jobs()), strict=True):
+        if len(failures) > len(job.codes) // 100:
+            raise BenchError(
+                f"{len(failures)} of {len(job.codes)} set-up logins at {job.base_url} failed: "
+                f"{failures[0]}"
+            )
+        issued.append(tokens)
+    return issued

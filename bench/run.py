@@ -87,8 +87,8 @@ class Options:
     """In ABBA order (A B … B A): a drift of the machine in between (this VM has slow phases of
     minutes) weighs on both sides alike."""
     users: int = 10_000
-    memory_logins: int = 30_000
-    memory_seconds: float = 45.0
+    memory_logins: int = 20_000
+    memory_seconds: float = 30.0
     """The Redis memory phase stops at ``memory_logins`` or after this, whichever comes first."""
     login_connections: int = 32
     slow_login_connections: int = 64
@@ -744,10 +744,11 @@ def fill_big_redis(stack: Stack, options: Options) -> str:
 
 def set_up_logins(stack: Stack, options: Options, processes: Processes) -> dict[str, Path]:
     """Each user logs in once where a later run logs them in again (so every login of the runs
-    is a returning user's); the tokens of those whose ``/me`` is measured."""
+    is a returning user's), on every service at once; the tokens of those whose ``/me`` is
+    measured."""
     print(f"logging {options.users:,} users in once where needed", flush=True)
     addresses = Path(stack.addresses).read_text().split()
-    tokens = {}
+    jobs: dict[str, tuple[str, load.Logins]] = {}
     for role, target, marker in (("service", "service0", "pre"), ("floor", "floor0", "fpre"),
                                  ("jwt", "servicejwt", "jpre"), ("big", "big", "bpre"),
                                  ("apps", "apps100", "apre")):
@@ -755,15 +756,21 @@ def set_up_logins(stack: Stack, options: Options, processes: Processes) -> dict[
         if found is None:
             continue
         spec = SERVICES.get(target)
-        codes = [f"u{n}:{marker}" for n in range(options.users)]
-        try:
-            issued = load.login_all(
-                found[0], codes, apps=spec.apps if spec else 0,
-                addresses=addresses if spec and spec.deployed else None)
-        except BenchError as error:
-            raise BenchError(f"{target}: {error}\n{processes.log_tail(target)}") from None
+        jobs[role] = (target, load.Logins(
+            found[0], [f"u{n}:{marker}" for n in range(options.users)],
+            apps=spec.apps if spec else 0,
+            addresses=addresses if spec and spec.deployed else None))
+    try:
+        issued = load.login_each([job for _target, job in jobs.values()])
+    except BenchError as error:
+        failed = next((target for target, job in jobs.values() if job.base_url in str(error)),
+                      None)
+        tail = processes.log_tail(failed) if failed else ""
+        raise BenchError(f"{failed}: {error}\n{tail}") from None
+    tokens = {}
+    for role, tokens_of_role in zip(jobs, issued, strict=True):
         tokens[role] = processes.directory / f"tokens-{role}.txt"
-        tokens[role].write_text("\n".join(issued) + "\n")
+        tokens[role].write_text("\n".join(tokens_of_role) + "\n")
     return tokens
 
 

@@ -194,7 +194,7 @@ _LABELS = {
     "auth": "GET /api/v1/auth (forward auth), bare service",
     "login_jwt": "login, JWT mode, WeChat 0 ms, bare service",
     "me_jwt": "GET /api/v1/me, JWT mode, bare service",
-    "audit": "login, WeChat 0 ms: audit trail on (service) and off (AUDIT_RETENTION_DAYS=0)",
+    "audit": "login, WeChat 0 ms, bare: audit trail on / off",
 }
 _HEADER = ("", "conns", "req/s", "p50 ms", "p99 ms", "errors", "CPU-ms/req", "cores", "wrk cores")
 

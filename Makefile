@@ -83,7 +83,7 @@ lint: $(DEV_STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
-# The benchmark (docs/PERFORMANCE.md): about six minutes, all on loopback. wrk and the
+# The benchmark (docs/PERFORMANCE.md): about 15 minutes, all on loopback. wrk and the
 # bench's own tools (bench/requirements.txt) are installed here only: the tests do not need them.
 bench: system-deps $(DEV_STAMP) check-dists
 	@command -v wrk >/dev/null || { echo "installing: wrk"; \

@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 
 from tests.fixtures.mariadb_server import MariaDBServer, _find, migrate_in_a_thread
@@ -38,16 +39,39 @@ BENCH_MARIADB = (
 """Sized like a small production server, not like the tests' throw-away one (32 MB pool, 8 MB
 redo log): with 8 MB the audit trail's inserts made the server checkpoint constantly, and the
 logins waited on it (docs/PERFORMANCE.md, "The audit trail's cost")."""
+MAX_CONNECTIONS = 1000
+"""Fifteen services keep up to DATABASE_POOL_SIZE (20) connections each, more than the 300 the
+tests' server allows (set after its start: its own option comes last)."""
 
 class BenchError(RuntimeError):
     """A step of the bench failed; the message says which, with the end of its log."""
 
 
+def _stat(pid: int | str) -> list[str]:
+    """The fields of ``/proc/<pid>/stat`` after the command's name (state is ``[0]``)."""
+    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+
+
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (``/proc/<pid>/stat`` utime + stime)."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat.rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    """User + system CPU time so far of a process and of every process below it (``/proc``
+    utime + stime): with WORKERS=2 the service is a main process and its workers."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with suppress(OSError, IndexError):
+                parents.setdefault(int(_stat(entry.name)[1]), []).append(int(entry.name))
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = _stat(current)
+        except OSError:
+            if current == pid:
+                raise
+            continue  # a child that ended meanwhile
+        total += (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+        pending += parents.get(current, [])
+    return total
 
 
 def _tail(path: Path, limit: int = 2000) -> str:
@@ -85,11 +109,11 @@ class Processes:
         base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONUNBUFFERED": "1"}
         return self.start(name, [sys.executable, *args], base | (env or {}))
 
-    def redis(self) -> RedisServer:
+    def redis(self, name: str = "redis") -> RedisServer:
         executable = shutil.which("redis-server")
         if executable is None:
             raise BenchError("redis-server is not installed (make bench installs it)")
-        directory = self.directory / "redis"
+        directory = self.directory / name
         directory.mkdir()
         server = RedisServer(executable, directory)
         self._servers.append(server.stop)
@@ -107,6 +131,7 @@ class Processes:
         self._servers.append(server.remove)
         server.install()
         server.start()
+        server.execute(f"SET GLOBAL max_connections = {MAX_CONNECTIONS}")
         server.execute(f"CREATE USER '{DB_USER}'@'127.0.0.1' IDENTIFIED BY '{server.password}'")
         server.create_database(DATABASE)
         migrate_in_a_thread(server.url)

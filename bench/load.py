@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+import resource
 import signal
 import subprocess
 from collections.abc import Iterable
@@ -22,6 +24,18 @@ from bench.infra import BenchError, cpu_seconds
 
 LUA = Path(__file__).resolve().parent / "lua"
 WRK_TIMEOUT_SECONDS = 5
+XFF_POOL_SIZE = 65_536
+"""Client addresses the login script cycles through as ``X-Forwarded-For`` (a proxy's view of
+many clients) for the services that keep the login rate limit on."""
+LOGIN_RATE_PER_MINUTE = 60
+"""The service's default limit, per client address and app, in fixed one-minute windows."""
+
+
+def address_pool(size: int) -> list[str]:
+    """``size`` distinct client addresses, ``10.0.0.0`` upwards (at most 2**24)."""
+    if not 0 < size <= 1 << 24:
+        raise ValueError(f"an address pool of 1 to {1 << 24:,} addresses, not {size:,}")
+    return [f"10.{n >> 16}.{(n >> 8) & 255}.{n & 255}" for n in range(size)]
 
 
 @dataclass(frozen=True)
@@ -35,6 +49,11 @@ class Measurement:
     errors: int
     cpu_seconds: float
     connections: int
+    load_cpu_seconds: float = float("nan")
+    """wrk's own CPU time (user + system) over the run: the load generator shares the cores."""
+    status_errors: int = 0
+    """Of ``errors``, the answers with a status of 400 or more (a 429 among them); the rest are
+    wrk's socket errors and timeouts."""
 
     @property
     def rps(self) -> float:
@@ -59,6 +78,8 @@ def combine(runs: list[Measurement]) -> Measurement:
         errors=sum(run.errors for run in runs),
         cpu_seconds=sum(run.cpu_seconds for run in runs),
         connections=runs[0].connections,
+        load_cpu_seconds=sum(run.load_cpu_seconds for run in runs),
+        status_errors=sum(run.status_errors for run in runs),
     )
 
 
@@ -79,7 +100,14 @@ def wrk_command(
     ]
 
 
-def _parse(output: str, *, pid: int | None, cpu: float, connections: int) -> Measurement:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _parse(
+    output: str, *, pid: int | None, cpu: float, connections: int, load_cpu: float = math.nan
+) -> Measurement:
     for line in output.splitlines():
         if line.startswith("BENCH_JSON "):
             data = json.loads(line.removeprefix("BENCH_JSON "))
@@ -95,14 +123,18 @@ def _parse(output: str, *, pid: int | None, cpu: float, connections: int) -> Mea
         errors=errors,
         cpu_seconds=cpu if pid is not None else float("nan"),
         connections=connections,
+        load_cpu_seconds=load_cpu,
+        status_errors=data["status"],
     )
 
 
 def measure(
     url: str, script: str, args: Iterable[str], *, pid: int, connections: int, seconds: float
 ) -> Measurement:
-    """Run wrk for ``seconds`` against ``url`` and read ``pid``'s CPU time around it."""
+    """Run wrk for ``seconds`` against ``url`` and read the CPU time of ``pid`` (and of the
+    processes below it) and of wrk around it."""
     command = wrk_command(url, script, args, connections=connections, seconds=seconds)
+    wrk_before = _children_cpu()
     before = cpu_seconds(pid)
     try:
         done = subprocess.run(  # noqa: S603 - our own argv
@@ -117,7 +149,8 @@ def measure(
     spent = cpu_seconds(pid) - before
     if done.returncode != 0:
         raise BenchError(f"wrk failed ({done.returncode}):\n{done.stderr[-2000:]}")
-    return _parse(done.stdout, pid=pid, cpu=spent, connections=connections)
+    return _parse(done.stdout, pid=pid, cpu=spent, connections=connections,
+                  load_cpu=_children_cpu() - wrk_before)
 
 
 def measure_count(
@@ -130,13 +163,14 @@ def measure_count(
     answers: int,
     max_seconds: float,
 ) -> Measurement:
-    """Run wrk until ``answers`` responses came back (the Lua script says so), then stop it.
+    """Run wrk (``login.lua``: ``limit=``) until ``answers`` responses came back (the script
+    says so), then stop it.
 
     Up to ``connections - 1`` requests are still in flight when wrk stops; callers that need
     the exact count take it from the server side.
     """
     command = wrk_command(
-        url, script, [*args, str(answers)], connections=connections, seconds=max_seconds
+        url, script, [*args, f"limit={answers}"], connections=connections, seconds=max_seconds
     )
     before = cpu_seconds(pid)
     with subprocess.Popen(  # noqa: S603 - our own argv
@@ -163,22 +197,32 @@ def measure_count(
     return _parse("".join(lines) + rest, pid=pid, cpu=spent, connections=connections)
 
 
+def app_of(user: int, apps: int) -> str:
+    """The app a user of the bench logs in to when the service has ``apps`` apps (the same in
+    ``bench/lua/login.lua``): ``a000`` .. ``a099``, by the user's number."""
+    return f"a{user % apps:03d}"
+
+
 async def _login_all(
-    base_url: str, codes: list[str], concurrency: int
+    base_url: str, codes: list[str], concurrency: int, apps: int, addresses: list[str] | None
 ) -> tuple[list[str], list[str]]:
     tokens: list[str] = []
     failures: list[str] = []
-    pending = iter(codes)
+    pending = iter(enumerate(codes))
     timeout = aiohttp.ClientTimeout(total=10)
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
 
         async def worker() -> None:
-            for code in pending:
+            for n, code in pending:
+                body: dict[str, str] = {"code": code}
+                headers = {"Content-Type": "application/json"}
+                if apps:
+                    body["app"] = app_of(int(code[1:].partition(":")[0]), apps)
+                if addresses:
+                    headers["X-Forwarded-For"] = addresses[n % len(addresses)]
                 async with http.post(
-                    f"{base_url}/api/v1/login",
-                    data=orjson.dumps({"code": code}),
-                    headers={"Content-Type": "application/json"},
+                    f"{base_url}/api/v1/login", data=orjson.dumps(body), headers=headers,
                 ) as response:
                     if response.status == 200:
                         tokens.append(orjson.loads(await response.read())["token"])
@@ -189,11 +233,38 @@ async def _login_all(
     return tokens, failures
 
 
+@dataclass(frozen=True)
+class Logins:
+    """Set-up logins for one service: each code (``u<N>:…``) once; with ``apps``, each to its
+    user's app (:func:`app_of`); with ``addresses``, each from the next of them
+    (``X-Forwarded-For``)."""
+
+    base_url: str
+    codes: list[str]
+    apps: int = 0
+    addresses: list[str] | None = None
+
+
 def login_all(base_url: str, codes: list[str], *, concurrency: int = 32) -> list[str]:
     """Log each code in (concurrently); the tokens. More than 1 % failures stop the bench."""
-    tokens, failures = asyncio.run(_login_all(base_url, codes, concurrency))
-    if len(failures) > len(codes) // 100:
-        raise BenchError(
-            f"{len(failures)} of {len(codes)} set-up logins at {base_url} failed: {failures[0]}"
-        )
-    return tokens
+    return login_each([Logins(base_url, codes)], concurrency=concurrency)[0]
+
+
+def login_each(jobs: list[Logins], *, concurrency: int = 32) -> list[list[str]]:
+    """Every job's logins, the jobs side by side (each service on its own core when it can);
+    each job's tokens. More than 1 % failures in a job stop the bench, naming its URL."""
+
+    async def all_jobs() -> list[tuple[list[str], list[str]]]:
+        return await asyncio.gather(*(
+            _login_all(job.base_url, job.codes, concurrency, job.apps, job.addresses)
+            for job in jobs))
+
+    issued = []
+    for job, (tokens, failures) in zip(jobs, asyncio.run(all_jobs()), strict=True):
+        if len(failures) > len(job.codes) // 100:
+            raise BenchError(
+                f"{len(failures)} of {len(job.codes)} set-up logins at {job.base_url} failed: "
+                f"{failures[0]}"
+            )
+        issued.append(tokens)
+    return issued

@@ -58,6 +58,10 @@ SANIC_ERRORS: list[tuple[type[SanicException], int, str, str]] = [
 ]
 
 
+CLIENT_CLOSED_REQUEST = 499
+"""The status logged and counted for a request its client gave up on (never sent)."""
+
+
 def error_response(
     status: int, code: str, message: str, *, headers: dict[str, str] | None = None,
     extra: dict[str, Any] | None = None, platform: str | None = None,
@@ -133,10 +137,10 @@ class JsonErrorHandler(ErrorHandler):
             code = "headers_too_large" if status == 431 else "invalid_request"
             return error_response(status, code, "The request was refused.")
         if isinstance(exception, RequestCancelled):
-            # The client went away mid-request: nobody reads this answer, and it is no error.
+            # The client went away mid-request: nobody reads this answer, and it is no error of
+            # ours. 499 (nginx's "client closed request") keeps it out of the 5xx in the request
+            # line and the metrics, where it would page someone for a client's hang-up.
             logger.debug("request cancelled by the client", extra={"event": "request_cancelled"})
-        else:
-            logger.error(
-                "unhandled error", exc_info=exception, extra={"event": "unhandled_error"}
-            )
+            return HTTPResponse(status=CLIENT_CLOSED_REQUEST)
+        logger.error("unhandled error", exc_info=exception, extra={"event": "unhandled_error"})
         return error_response(500, "internal_error", "An unexpected error occurred.")

@@ -251,3 +251,35 @@ async def test_the_service_logging_writes_request_lines_and_others_in_order(
     logging.getLogger("weapp_login").warning("after", extra={"event": "store_down"})
     events = [orjson.loads(raw).get("event") for raw in output.getvalue().splitlines()]
     assert events == ["request", "store_down"]
+
+
+async def test_a_request_its_client_gave_up_on_is_logged_as_499_not_500(
+    faked_service: Any, json_logs: Callable[[str], io.StringIO]
+) -> None:
+    """A client that hangs up mid-login (a load generator stopping, a phone losing signal) is
+    not a server error: its line says 499 and nothing is logged as an error."""
+    output = json_logs("INFO")
+    faked_service.wechat.delay = 2.0  # the platform still thinking when the client leaves
+    host, port = faked_service.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    body = b'{"code": "code-of-a-client-who-leaves"}'
+    writer.write(
+        b"POST /api/v1/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        b"X-Request-ID: hung-up\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    await writer.drain()
+    await asyncio.sleep(0.3)
+    writer.close()
+    await writer.wait_closed()
+    line = None
+    for _ in range(50):
+        await asyncio.sleep(0.1)
+        logs.STDOUT.flush()
+        lines = [orjson.loads(raw) for raw in output.getvalue().splitlines() if raw.strip()]
+        line = next((e for e in lines if e.get("request_id") == "hung-up"
+                     and e.get("event") == "request"), None)
+        if line is not None:
+            break
+    assert line is not None, output.getvalue()
+    assert line["status"] == 499
+    assert [e for e in lines if e.get("level") == "ERROR"] == []

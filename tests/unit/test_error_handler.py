@@ -15,8 +15,9 @@ def test_a_request_the_client_cancelled_is_not_logged_as_an_error(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with caplog.at_level(logging.DEBUG):
-        JsonErrorHandler().default(None, RequestCancelled())  # type: ignore[arg-type]
+        response = JsonErrorHandler().default(None, RequestCancelled())  # type: ignore[arg-type]
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert response.status == 499  # counted and logged as the client's doing, not a 5xx
 
 
 def test_an_unexpected_exception_is_logged_as_an_error(caplog: pytest.LogCaptureFixture) -> None:

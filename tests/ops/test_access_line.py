@@ -261,7 +261,7 @@ async def test_a_request_its_client_gave_up_on_is_logged_as_499_not_500(
     output = json_logs("INFO")
     faked_service.wechat.delay = 2.0  # the platform still thinking when the client leaves
     host, port = faked_service.url.removeprefix("http://").split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
+    _reader, writer = await asyncio.open_connection(host, int(port))
     body = b'{"code": "code-of-a-client-who-leaves"}'
     writer.write(
         b"POST /api/v1/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"

@@ -32,11 +32,10 @@ current store: tokens and ids go to the store whose form they have, and what con
 (sessions, ending them all, the ``session_key``) concerns both.
 
 Ending all of a user's sessions is one step per layout (their keys may be in different Cluster
-slots). Logging out everywhere with a new token stays the one step that answers the client (its
-layout's script); the user's 0.1.0 sessions end just after, and a failure there is only logged
-(they expire in any case). With a 0.1.0 token, the new layout's sessions end first, so a failure
-leaves that token working for the client's retry. ``revoke_all`` (ban, deletion) raises if
-either step fails: it is safe to repeat.
+slots). Logging out everywhere ends the layout of the token last: the other layout's sessions
+first (ending them is safe to repeat), then the token's own script, which answers the client.
+A failure on the way leaves the token working for the client's retry, never a 204 with tokens
+left alive. ``revoke_all`` (ban, deletion) raises if either step fails: it is safe to repeat.
 
 Since the routes are keyed by the WeChat app's secret, that secret must stay what 0.1.0 had
 until the last 0.1.0 token has expired (``SESSION_MAX_AGE_SECONDS`` of 0.1.0 after the upgrade);
@@ -48,7 +47,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import logging
 import re
 import secrets
 from functools import lru_cache
@@ -59,10 +57,8 @@ from adapters.redis.client import RedisClient, store_errors, to_ms
 from adapters.redis.scripts import Script
 from domain.accounts import SessionInfo
 from domain.entities import LoginSession
-from domain.errors import StoreUnavailable
 from domain.ports import NewLogin, SessionStore
 
-logger = logging.getLogger("weapp_login.legacy_sessions")
 DEVELOPMENT_ROUTE_SECRET = b"weapp-login development route secret"
 """0.1.0's route secret when its WeChat app had no secret (the simulator)."""
 ID_PREFIX = "v1."
@@ -357,14 +353,12 @@ class LegacyAwareSessionStore(SessionStore):
     async def logout_by_id(self, session_id: str, *, everywhere: bool) -> int | None:
         """Everywhere ends both layouts' sessions (the module's docstring says in which order)."""
         if not session_id.startswith(ID_PREFIX):
-            user_id = await self._current.logout_by_id(session_id, everywhere=everywhere)
-            if everywhere and user_id is not None:
-                try:
-                    await self._legacy.end_all(user_id)
-                except StoreUnavailable:
-                    logger.warning("logging out everywhere left the user's 0.1.0 sessions",
-                                   extra={"user_id": user_id}, exc_info=True)
-            return user_id
+            if everywhere:
+                session = await self._current.get_by_id(session_id)
+                if session is None:
+                    return None
+                await self._legacy.end_all(session.user_id)
+            return await self._current.logout_by_id(session_id, everywhere=everywhere)
         if everywhere:
             session = await self._legacy.get_by_id(session_id)
             if session is None:

@@ -16,6 +16,7 @@ from adapters.redis.client import open_redis
 from adapters.redis.legacy_sessions import LegacyAwareSessionStore, LegacySessionReader
 from adapters.redis.sessions import RedisSessionStore
 from domain.entities import LoginSession, WeChatSession
+from domain.errors import StoreUnavailable
 from domain.ports import NewLogin
 from domain.tokens import hash_code
 from tests.fixtures import v0_1_sessions as v01
@@ -332,3 +333,42 @@ async def test_a_0_1_logout_whose_reply_is_lost_still_answers_that_the_token_was
         assert await store.get(token) is None
         assert (await store.get(other) is None) is everywhere
         assert await store.logout(token, everywhere=everywhere) is None  # a new logout: 401
+
+
+@pytest.mark.parametrize("replies", [0, 1, 2, 3])
+async def test_logging_out_everywhere_cut_midway_never_answers_with_a_token_alive(
+    redis_server: RedisServer, redis_client: Redis, v01_service: V01, replies: int
+) -> None:
+    """Redis becomes unreachable after ``replies`` replies of a logout everywhere with a new
+    token, the user holding a 0.1.0 token too: either the logout answers and every token is
+    dead, or it fails and the new tokens all still work (the 0.1.0 one may already be dead: the
+    layouts are two keys, ended 0.1.0's first), so the client can send it again. A first
+    version answered after the new layout's step and only logged the 0.1.0 step's failure: the
+    0.1.0 token lived on (a stolen phone still logged in)."""
+    old = await v01_service.login(7)
+    async with fault_proxy("127.0.0.1", redis_server.port) as proxy, asynccontextmanager(
+        open_redis
+    )(f"redis://127.0.0.1:{proxy.port}/0") as client:
+        store = LegacyAwareSessionStore(
+            RedisSessionStore(client, session_secret=SESSION_SECRET),
+            LegacySessionReader(client, wechat_secret=WECHAT_SECRET, legacy_app=APP),
+        )
+        new, other = await new_login(store, 7), await new_login(store, 7)
+        warm = await new_login(store, 8)
+        await store.logout(warm, everywhere=True)  # the connection and the scripts are ready
+
+        proxy.cut_after(replies)
+        try:
+            answered = await store.logout(new, everywhere=True) == 7
+        except StoreUnavailable:
+            answered = False
+        proxy.heal()
+
+        alive = [await store.get(token) is not None for token in (old, new, other)]
+        if answered:
+            assert alive == [False] * 3
+        else:
+            assert alive[1:] == [True, True], alive
+        if not answered:  # the client sends it again
+            assert await store.logout(new, everywhere=True) == 7
+            assert [await store.get(token) for token in (old, new, other)] == [None] * 3

@@ -130,12 +130,15 @@ async def test_an_access_token_lock_whose_reply_is_lost_is_still_held_by_its_tak
     assert await cache.try_lock("owner-b", ttl=10) is True
 
 
-async def test_log_out_everywhere_is_one_step_a_cut_after_its_first_reply_leaves_all_or_none(
-    redis_server: RedisServer, redis_url: str
+@pytest.mark.parametrize("replies", [1, 2, 3])
+async def test_log_out_everywhere_cut_after_any_reply_leaves_all_or_none(
+    redis_server: RedisServer, redis_url: str, replies: int
 ) -> None:
-    """Redis becomes unreachable right after the logout's first reply: the client then either
-    got 204 and every token of the user is dead, or 503 and every token still works (two
-    round trips left this token dead and the others alive, with no way to retry)."""
+    """Redis becomes unreachable right after the logout's ``replies``-th reply: the client then
+    either got 204 and every token of the user is dead, or 503 and every token still works, so
+    that sending the logout again ends them all (a first version ended this token and answered
+    204 while the user's other tokens lived on). The deployment may hold 0.1.0 sessions (a
+    WeChat app), so the logout also ends those, in a step before its own."""
     async with fault_proxy("127.0.0.1", redis_server.port) as proxy:
         container = make_container({"REDIS_URL": f"redis://127.0.0.1:{proxy.port}/0"})
         wechat = InMemoryWeChatGateway()
@@ -150,13 +153,16 @@ async def test_log_out_everywhere_is_one_step_a_cut_after_its_first_reply_leaves
             *alice, bob = tokens
             await _status(http, "POST", "/api/v1/logout", bob, {"all": True})  # scripts known
 
-            proxy.cut_after(1)
+            proxy.cut_after(replies)
             status = await _status(http, "POST", "/api/v1/logout", alice[0], {"all": True})
             proxy.heal()
 
             alive = [await _status(http, "GET", "/api/v1/me", token) == 200 for token in alice]
-    assert (status, alive) in [(204, [False] * 3), (503, [True] * 3)], (status, alive)
-    assert status == 204
+            assert (status, alive) in [(204, [False] * 3), (503, [True] * 3)], (status, alive)
+            if status == 503:  # the client sends it again
+                again = await _status(http, "POST", "/api/v1/logout", alice[0], {"all": True})
+                alive = [await _status(http, "GET", "/api/v1/me", t) == 200 for t in alice]
+                assert (again, alive) == (204, [False] * 3)
 
 
 async def _status(

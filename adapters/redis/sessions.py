@@ -36,7 +36,8 @@ listpack of 78 bytes (in an 80-byte allocation). A session value longer than 64 
 agent of more than about 40 characters) turns the user's hash into a hash table, which costs
 Redis about 300 bytes more. A user has at most 256 apps. Two users whose routes collide (80
 bits: less than one chance in a million with a billion users) share no hash: the second's
-logins are refused.
+logins are refused (a store error), and what concerns a user (its sessions, its
+``session_key``s, ending them all) checks the user id in the meta first.
 
 Expiry: Redis 7.0 has no per-field expiry, so each session's expiry is in its value and every
 script judges it by Redis's own clock (``TIME``), never a process's. The KEY expires at the
@@ -219,9 +220,12 @@ redis.call('HDEL', KEYS[1], ARGV[1])
 return 1
 """
 
-# KEYS: user hash. ARGV: fence until ms (0: no fence).
+# KEYS: user hash. ARGV: fence until ms (0: no fence), the user id as the meta has it (its
+# length byte and bytes). Another user's hash (a route collision) is left alone.
 _REVOKE_ALL = _LUA + """
 local key = KEYS[1]
+local meta = redis.call('HGET', key, '')
+if meta and string.sub(meta, 7, 7 + string.byte(meta, 7)) ~= ARGV[2] then return end
 end_sessions(key)
 if tonumber(ARGV[1]) > 0 then
   redis.call('HSET', key, 'fence', ARGV[1])
@@ -345,6 +349,8 @@ class RedisSessionStore(SessionStore):
         route = self._route(user_id)
         with store_errors():
             meta, *found = await self._sessions(keys=[self._user_key(user_id)], args=[])
+        if meta and _user_of(meta)[0] != user_id:
+            return []  # another user's hash (a route collision)
         apps = [name for name, _ in _apps(meta)] if meta else []
         sessions = []
         for field, value in zip(found[::2], found[1::2], strict=True):
@@ -369,7 +375,9 @@ class RedisSessionStore(SessionStore):
     async def revoke_all(self, user_id: int, *, fence_until: float | None = None) -> None:
         fence = 0 if fence_until is None else to_ms(fence_until)
         with store_errors():
-            await self._revoke_all(keys=[self._user_key(user_id)], args=[fence])
+            await self._revoke_all(
+                keys=[self._user_key(user_id)], args=[fence, _pack_user(user_id, 0)[6:]]
+            )
 
     async def unfence(self, user_id: int) -> None:
         with store_errors():
@@ -378,8 +386,8 @@ class RedisSessionStore(SessionStore):
     async def session_key(self, user_id: int, app: str) -> str | None:
         with store_errors():
             meta = await self._client.hget(self._user_key(user_id), _META)
-        if meta is None:
-            return None
+        if meta is None or _user_of(cast(bytes, meta))[0] != user_id:
+            return None  # none, or another user's hash (a route collision)
         return next((key for name, key in _apps(cast(bytes, meta)) if name == app), None)
 
     async def ping(self) -> None:

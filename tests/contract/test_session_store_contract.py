@@ -738,3 +738,26 @@ async def test_revoking_all_without_a_fence_lets_the_user_log_in_again(harness: 
     await harness.store.revoke_all(7)
     assert await harness.store.get(token) is None
     assert await harness.login(7) is not None
+
+
+@pytest.mark.integration
+async def test_users_whose_routes_collide_never_see_or_end_each_other_s_sessions(
+    redis_client: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two users' 80-bit routes may collide (about one chance in a million with a billion
+    users): the second must not read the first's sessions or ``session_key``, nor end them."""
+    store = RedisSessionStore(redis_client, session_secret=SECRET)
+    route = store._route_bytes(1)
+    monkeypatch.setattr(store, "_route_bytes", lambda user_id: route)
+    first = await store.record_login(_new_login(replace(_session_now(), user_id=1), "key-of-1"))
+    assert first is not None
+
+    with pytest.raises(StoreUnavailable):  # the second's login is refused
+        await store.record_login(_new_login(replace(_session_now(), user_id=2), "key-of-2"))
+    assert await store.sessions_of(2) == []
+    assert await store.session_key(2, "default") is None
+    await store.revoke_all(2, fence_until=time.time() + 300)
+
+    assert await store.get(first) is not None
+    assert [info.app for info in await store.sessions_of(1)] == ["default"]
+    assert await store.session_key(1, "default") == "key-of-1"

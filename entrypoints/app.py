@@ -134,13 +134,15 @@ async def _open_resources(app: Sanic[Any, Any]) -> None:
 
 async def _close_resources(app: Sanic[Any, Any]) -> None:
     container = app.ctx.container
-    for background in (container.webhooks, container.audit_trail):  # before the pools they use
-        active = background.last_overriding or background  # a test's replacement, if any
-        stopped = active.shutdown() if hasattr(active, "shutdown") else None
-        if inspect.isawaitable(stopped):
-            await stopped
-    shutdown = container.shutdown_resources()
-    if inspect.isawaitable(shutdown):
-        await shutdown
-    mark_worker_dead()
-    STDOUT.flush()  # the last requests' lines
+    try:
+        for background in (container.webhooks, container.audit_trail):  # before their pools
+            active = background.last_overriding or background  # a test's replacement, if any
+            stopped = active.shutdown() if hasattr(active, "shutdown") else None
+            if inspect.isawaitable(stopped):
+                await stopped
+        shutdown = container.shutdown_resources()
+        if inspect.isawaitable(shutdown):
+            await shutdown
+        mark_worker_dead()
+    finally:
+        STDOUT.flush()  # the last requests' lines, even when closing a resource failed

@@ -24,7 +24,8 @@
 2. Log 10,000 users in once through the service, the login floor, the JWT-mode service, ``big``
    and ``apps100`` (each user to one app): every later login is a returning user's; the tokens
    are kept for the ``/me`` runs.
-3. Redis bytes per session: ``INFO memory`` before and after 30,000 more logins (or 45 s).
+3. Redis bytes per added session: ``INFO memory`` before and after 30,000 more logins (or 45 s)
+   of the users who already hold a session (a user's own key: the session store's contract test).
 4. The groups of runs (``PLAN``), each in ABBA order over ``rounds`` (A B … B A): per path the
    floors, the bare service and the service as deployed with 1 and 2 workers; each feature's
    A/B (deployed, and deployed without it); forward auth, the JWT mode and the audit trail as

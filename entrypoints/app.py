@@ -15,7 +15,7 @@ from entrypoints import openapi
 from entrypoints.errors import JsonErrorHandler
 from entrypoints.handlers import UseCases
 from entrypoints.http import request_id_of
-from entrypoints.logs import STDOUT, access_line, request_id
+from entrypoints.logs import access_line, request_id
 from entrypoints.metrics import HttpMetrics, UnmeasuredHttp, mark_worker_dead
 from entrypoints.routes import ROUTES
 from entrypoints.version import VERSION
@@ -134,15 +134,12 @@ async def _open_resources(app: Sanic[Any, Any]) -> None:
 
 async def _close_resources(app: Sanic[Any, Any]) -> None:
     container = app.ctx.container
-    try:
-        for background in (container.webhooks, container.audit_trail):  # before their pools
-            active = background.last_overriding or background  # a test's replacement, if any
-            stopped = active.shutdown() if hasattr(active, "shutdown") else None
-            if inspect.isawaitable(stopped):
-                await stopped
-        shutdown = container.shutdown_resources()
-        if inspect.isawaitable(shutdown):
-            await shutdown
-        mark_worker_dead()
-    finally:
-        STDOUT.flush()  # the last requests' lines, even when closing a resource failed
+    for background in (container.webhooks, container.audit_trail):  # before the pools they use
+        active = background.last_overriding or background  # a test's replacement, if any
+        stopped = active.shutdown() if hasattr(active, "shutdown") else None
+        if inspect.isawaitable(stopped):
+            await stopped
+    shutdown = container.shutdown_resources()
+    if inspect.isawaitable(shutdown):
+        await shutdown
+    mark_worker_dead()

@@ -6,17 +6,16 @@ request middleware puts in :data:`request_id` and :class:`RequestIdFilter` copie
 
 Every request's line (``event: request``) is the one line written per request, so it skips
 ``logging``: :class:`AccessLine` renders it with orjson in one call, masked like the others, and
-:data:`STDOUT` keeps it for up to :data:`FLUSH_SECONDS` (or :data:`FLUSH_BYTES`), writing many
-lines in one ``write()``. Every other line goes through ``logging`` (its filters mask secrets and
-add ``request_id``) and is written at once, after the lines kept before it: lines stay in order.
-The app writes what is kept when it stops; a process killed outright loses at most the last
-:data:`FLUSH_SECONDS` of request lines.
+:data:`STDOUT` writes it at once. Every other line goes through ``logging`` (its filters mask
+secrets and add ``request_id``) to the same :data:`STDOUT`. Each line is one ``write()``: a line
+of at most 4,096 bytes (PIPE_BUF) is never interleaved with another process's on a pipe, so
+workers sharing stdout never mix lines, and a process killed outright loses none that it wrote.
+(Keeping request lines for 100 ms and writing them together saved no CPU that an interleaved A/B
+could see: docs/PERFORMANCE.md, "hot-path costs".)
 """
 
 from __future__ import annotations
 
-import asyncio
-import atexit
 import logging
 import os
 import sys
@@ -31,12 +30,6 @@ import orjson
 
 from entrypoints.redaction import RedactingFilter
 
-FLUSH_SECONDS = 0.1
-FLUSH_BYTES = 64 * 1024
-"""Kept request lines are written when they reach this size, sooner than the timer."""
-PIPE_BUF = 4096
-"""A ``write()`` of at most this many bytes to a pipe is never interleaved with another
-process's (POSIX): each write holds whole lines within it, so workers' lines never mix."""
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
@@ -56,63 +49,19 @@ class RequestIdFilter(logging.Filter):
 
 
 class StdoutLines:
-    """Whole lines (bytes ending with a newline) for stdout, kept briefly and written together.
-
-    :meth:`keep` is for the event loop's thread (a timer writes the lines); :meth:`write` writes
-    a line now, after the kept ones, from any thread."""
+    """Whole lines (bytes ending with a newline) for stdout, each in one ``write()``, from any
+    thread."""
 
     def __init__(self) -> None:
         self.stream: TextIO | None = None
         """Where lines go (:func:`configure_logging` sets it); unset, ``sys.stdout``."""
-        self._lines: list[bytes] = []
-        self._size = 0
         self._lock = threading.RLock()  # a signal handler that logs mid-write must not hang
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_loop: asyncio.AbstractEventLoop | None = None
-
-    def keep(self, line: bytes) -> None:
-        with self._lock:
-            self._lines.append(line)
-            self._size += len(line)
-            full = self._size >= FLUSH_BYTES
-        if full:
-            self.flush()
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # no loop to write them later: now
-            self.flush()
-            return
-        if self._timer_loop is not loop or self._timer is None:
-            self._timer_loop = loop
-            self._timer = loop.call_later(FLUSH_SECONDS, self._on_timer)
 
     def write(self, line: bytes) -> None:
         with self._lock:
-            self._lines.append(line)
-        self.flush()
-
-    def flush(self) -> None:
-        """Write every kept line, in writes of whole lines of at most :data:`PIPE_BUF` bytes."""
-        with self._lock:
-            lines, self._lines, self._size = self._lines, [], 0
-            if not lines:
-                return
             stream = self.stream or sys.stdout
             stream.flush()  # whatever else went to stdout first
-            chunk: list[bytes] = []
-            size = 0
-            for line in lines:
-                if chunk and size + len(line) > PIPE_BUF:
-                    _write(stream, b"".join(chunk))
-                    chunk, size = [], 0
-                chunk.append(line)
-                size += len(line)
-            _write(stream, b"".join(chunk))
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        self.flush()
+            _write(stream, line)
 
 
 def _write(stream: TextIO, data: bytes) -> None:
@@ -127,7 +76,6 @@ def _write(stream: TextIO, data: bytes) -> None:
 
 STDOUT = StdoutLines()
 """This process's log lines on stdout."""
-atexit.register(STDOUT.flush)
 
 
 class AccessLine:
@@ -143,7 +91,7 @@ class AccessLine:
         redact = self.redactor.redact
         if method not in METHODS:  # a client's word
             method = redact(method)
-        STDOUT.keep(orjson.dumps({
+        STDOUT.write(orjson.dumps({
             "time": datetime.fromtimestamp(time(), UTC).isoformat(timespec="milliseconds"),
             "level": "INFO",
             "logger": "weapp_login.access",
@@ -198,7 +146,6 @@ def configure_logging(level: str, secrets: Iterable[str] = ()) -> None:
     redactor = RedactingFilter.from_environ(also=secrets)
     handler.addFilter(redactor)
     access_line.redactor = redactor
-    STDOUT.flush()
     STDOUT.stream = sys.stdout
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -61,6 +61,5 @@ def json_logs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], io.St
     try:
         yield configure
     finally:
-        STDOUT.flush()
         root.handlers[:], level, STDOUT.stream = saved
         root.setLevel(level)

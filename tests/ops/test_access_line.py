@@ -1,4 +1,4 @@
-"""The request's line, written without ``logging``: the same line as through it, kept briefly,
+"""The request's line, written without ``logging``: the same line as through it, written at once
 written whole (never mixed with another process's), none lost at a clean stop."""
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ import pytest
 
 from entrypoints import logs
 from entrypoints.logs import (
-    FLUSH_BYTES,
-    PIPE_BUF,
     AccessLine,
     JsonFormatter,
     RequestIdFilter,
@@ -107,66 +105,19 @@ def line(n: int, size: int = 100) -> bytes:
     return orjson.dumps({"n": n, "pad": "x" * size}) + b"\n"
 
 
-def test_kept_lines_are_written_in_whole_lines_of_at_most_pipe_buf_bytes() -> None:
+async def test_each_line_is_one_write_at_once_whole_in_order() -> None:
+    """On the event loop too: nothing is kept for later (a process killed outright loses no
+    line it wrote), and a line longer than a pipe's atomic size is still one write."""
     stream = Writes()
     lines = StdoutLines()
     lines.stream = stream
-    for n in range(200):
-        lines.keep(line(n, size=n * 3))  # no event loop here: each is written at once
-    assert len(stream.writes) == 200
-
-    stream = Writes()
-    lines.stream = stream
-    lines._lines = [line(n, size=n * 3) for n in range(200)]  # as if kept on a loop
-    lines.flush()
-    assert len(stream.writes) > 1
-    assert all(len(write.encode()) <= PIPE_BUF for write in stream.writes)
-    assert all(write.endswith("\n") for write in stream.writes)
-    written = [orjson.loads(raw)["n"] for raw in stream.getvalue().splitlines()]
-    assert written == list(range(200))
+    sent = [line(1), line(2, size=5_000), b'{"level":"WARNING"}\n', line(3)]
+    for raw in sent:
+        lines.write(raw)
+    assert stream.writes == [raw.decode() for raw in sent]
 
 
-def test_a_line_longer_than_pipe_buf_is_written_alone_and_whole() -> None:
-    stream = Writes()
-    lines = StdoutLines()
-    lines.stream = stream
-    lines._lines = [line(1), line(2, size=3 * PIPE_BUF), line(3)]
-    lines.flush()
-    assert [orjson.loads(write)["n"] for write in stream.writes[1:2]] == [2]
-    assert len(stream.writes) == 3
-
-
-async def test_on_the_loop_lines_are_kept_then_written_by_the_timer_or_when_full() -> None:
-    stream = Writes()
-    lines = StdoutLines()
-    lines.stream = stream
-    lines.keep(line(1))
-    lines.keep(line(2))
-    assert stream.writes == []
-    for _ in range(200):  # the timer writes them (a wait, not a timed assertion)
-        if stream.writes:
-            break
-        await asyncio.sleep(0.02)
-    assert stream.writes == [(line(1) + line(2)).decode()]
-
-    stream.writes.clear()
-    sent = 0
-    while not stream.writes:  # bounded: written once FLUSH_BYTES are kept, timer or not
-        lines.keep(line(sent))
-        sent += 1
-    assert sum(len(write) for write in stream.writes) >= FLUSH_BYTES
-
-
-async def test_another_line_is_written_at_once_after_the_kept_ones() -> None:
-    stream = Writes()
-    lines = StdoutLines()
-    lines.stream = stream
-    lines.keep(line(1))
-    lines.write(b'{"level":"WARNING"}\n')
-    assert stream.getvalue() == line(1).decode() + '{"level":"WARNING"}\n'
-
-
-async def test_the_app_writes_the_kept_lines_when_it_stops(
+async def test_the_app_has_written_every_line_when_it_stops(
     json_logs: Callable[[str], io.StringIO],
 ) -> None:
     output = json_logs("INFO")
@@ -175,7 +126,7 @@ async def test_the_app_writes_the_kept_lines_when_it_stops(
         f"{url}/healthz", headers={"X-Request-ID": "last-one"}
     ) as reply:
         assert reply.status == 200
-    # Stopped: written, though this loop (the timer's) still runs.
+    # Stopped: every line written (each at once, nothing kept for later).
     assert [orjson.loads(raw).get("request_id") for raw in output.getvalue().splitlines()
             if "last-one" in raw] == ["last-one"]
 
@@ -189,7 +140,7 @@ async def test_every_request_has_its_line_even_when_stopped_at_once(
         for rid in ids:
             async with http.get(f"{service.url}/healthz", headers={"X-Request-ID": rid}) as reply:
                 assert reply.status == 200
-        # Stopped (SIGTERM) right after the last answer, well within the timer's delay.
+        # Stopped (SIGTERM) right after the last answer.
     lines = [orjson.loads(raw) for raw in service.logs().splitlines() if raw.strip()]
     requests = [entry["request_id"] for entry in lines if entry.get("event") == "request"
                 and entry["request_id"].startswith("stop-")]
@@ -202,10 +153,7 @@ WRITER = textwrap.dedent("""
     from entrypoints.logs import STDOUT
     me = sys.argv[1]
     for n in range(int(sys.argv[2])):
-        STDOUT._lines.append(orjson.dumps({"who": me, "n": n, "pad": "y" * (n % 700)}) + b"\\n")
-        if n % 200 == 199:
-            STDOUT.flush()
-    STDOUT.flush()
+        STDOUT.write(orjson.dumps({"who": me, "n": n, "pad": "y" * (n % 700)}) + b"\\n")
 """)
 
 
@@ -274,7 +222,6 @@ async def test_a_request_its_client_gave_up_on_is_logged_as_499_not_500(
     line = None
     for _ in range(50):
         await asyncio.sleep(0.1)
-        logs.STDOUT.flush()
         lines = [orjson.loads(raw) for raw in output.getvalue().splitlines() if raw.strip()]
         line = next((e for e in lines if e.get("request_id") == "hung-up"
                      and e.get("event") == "request"), None)

@@ -52,9 +52,9 @@ Every operation touches one key (Cluster safe, and log out everywhere is one scr
 or through Sentinel, before the script on a Cluster (the code's key is in another slot).
 
 Safe to repeat (the client repeats a command once after a lost reply): ``record_login`` and
-``extend`` write the same values again; ``logout`` carries a random op id and leaves it in ``out``
-for ``_OUT_MS``: the same call repeated finds its own op id and answers the user's id again,
-while a new logout of the dead token answers ``None``.
+``extend`` write the same values again; ``logout`` and ``revoke`` carry a random op id and leave
+it in ``out`` for ``_OUT_MS``: the same call repeated finds its own op id and answers as the
+first did, while a new logout or revoke of the dead session answers that it was not live.
 """
 
 from __future__ import annotations
@@ -212,11 +212,19 @@ end
 return live
 """
 
-# KEYS: user hash. ARGV: field. 1 when a live session was ended.
+# KEYS: user hash. ARGV: field, op id, how long the op id is kept (ms). 1 when a live session
+# was ended (or this op ended it: a repeat after a lost reply answers as the first did).
 _REVOKE = _LUA + """
-local value = redis.call('HGET', KEYS[1], ARGV[1])
-if not value or expiry(value) <= now_ms() then return 0 end
-redis.call('HDEL', KEYS[1], ARGV[1])
+local key, now = KEYS[1], now_ms()
+local out = redis.call('HGET', key, 'out')
+if out then
+  local op, until_ms = string.match(out, '^(%S+) (%d+)$')
+  if op == ARGV[2] and tonumber(until_ms) > now then return 1 end
+end
+local value = redis.call('HGET', key, ARGV[1])
+if not value or expiry(value) <= now then return 0 end
+redis.call('HDEL', key, ARGV[1])
+redis.call('HSET', key, 'out', ARGV[2] .. ' ' .. (now + tonumber(ARGV[3])))
 return 1
 """
 
@@ -369,8 +377,9 @@ class RedisSessionStore(SessionStore):
         located = self._locate(session_id)
         if located is None or located[0] != self._user_key(user_id):
             return False  # no session id, or another user's
+        op = secrets.token_urlsafe(12)
         with store_errors():
-            return bool(await self._revoke(keys=[located[0]], args=[located[1]]))
+            return bool(await self._revoke(keys=[located[0]], args=[located[1], op, _OUT_MS]))
 
     async def revoke_all(self, user_id: int, *, fence_until: float | None = None) -> None:
         fence = 0 if fence_until is None else to_ms(fence_until)

@@ -100,6 +100,28 @@ async def test_a_logout_whose_reply_is_lost_still_answers_that_the_token_was_liv
     assert await store.logout(token, everywhere=everywhere) is None  # a new logout: 401
 
 
+async def test_a_session_revoke_whose_reply_is_lost_still_answers_that_it_was_live(
+    proxied: tuple[FaultProxy, RedisClient],
+) -> None:
+    """``DELETE /me/sessions/{id}``: the repeat found the session already gone and answered 404
+    to a revoke that worked."""
+    proxy, client = proxied
+    store = RedisSessionStore(client, session_secret=SECRET)
+    token, other = await store.record_login(_login()), await store.record_login(_login())
+    session_id = store.session_id(token)
+    assert session_id is not None
+    user_id = _login().session.user_id
+    assert await store.revoke(user_id, session_id[:14] + "A" * 11) is False  # script known
+
+    proxy.lose_a_reply()
+    assert await store.revoke(user_id, session_id) is True
+
+    assert proxy.lost == 1
+    assert await store.get(token) is None
+    assert await store.get(other) is not None
+    assert await store.revoke(user_id, session_id) is False  # a new revoke: 404
+
+
 async def test_a_login_whose_reply_is_lost_still_gets_a_working_token(
     proxied: tuple[FaultProxy, RedisClient],
 ) -> None:

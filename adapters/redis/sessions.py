@@ -312,11 +312,8 @@ class RedisSessionStore(SessionStore):
         return route + _b64(self._field(token))
 
     async def get(self, token: str) -> LoginSession | None:
-        route, dot, _ = token.partition(".")
-        raw_route = _decode(route, _ROUTE) if dot else None
-        if raw_route is None:
-            return None
-        return await self._get_at(self._users + raw_route, self._field(token))
+        session_id = self.session_id(token)
+        return None if session_id is None else await self.get_by_id(session_id)
 
     async def extend(self, token: str, expires_at: float) -> None:
         session_id = self.session_id(token)

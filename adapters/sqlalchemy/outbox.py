@@ -72,8 +72,10 @@ class SqlAlchemyOutbox:
             if conn.dialect.name == "sqlite":
                 rows = (await conn.execute(due)).all()
                 return [_message(row) for row in rows if await _lease(conn, row, until)]
-            level = conn.dialect.default_isolation_level
-            transactional = await conn.execution_options(isolation_level=level)
+            # READ COMMITTED: the locking read takes no gap locks, which under MariaDB's
+            # REPEATABLE READ deadlock with the logins adding messages and with the other
+            # senders' updates (PostgreSQL's default already).
+            transactional = await conn.execution_options(isolation_level="READ COMMITTED")
             async with transactional.begin():
                 locked = (await transactional.execute(due.with_for_update(skip_locked=True))).all()
                 if locked:

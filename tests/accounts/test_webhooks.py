@@ -176,3 +176,50 @@ async def test_events_left_in_the_outbox_by_a_killed_service_are_sent_after_a_re
     assert created[0].signature_valid
 
 
+
+
+
+async def test_senders_claiming_while_logins_add_messages_never_deadlock(
+    mariadb_url: str,
+) -> None:
+    """Every worker of every instance runs a sender on the one outbox while logins and account
+    changes add messages to it (each in its own transaction): neither side ever meets a
+    deadlock (a login would fail with 503), and each message is sent once."""
+    engines = asynccontextmanager(open_engine)
+    sent: list[int] = []
+
+    class Counting(SqlAlchemyOutbox):
+        async def delivered(self, message: Any) -> None:
+            sent.append(message.id)
+            await super().delivered(message)
+
+    async with engines(mariadb_url) as one, engines(mariadb_url) as two, \
+            engines(mariadb_url) as three:
+        adding = True
+
+        async def add(engine: Any, first: int) -> None:
+            for user_id in range(first, first + 150):
+                async with engine.begin() as conn:  # a login's transaction
+                    await WebhookMessages().add(conn, AccountEvent(
+                        type="banned", at=SystemClock().now(), user_id=user_id))
+
+        async def drain(sender: WebhookSender) -> None:
+            while await sender.send_due() or adding:
+                await asyncio.sleep(0.005)
+
+        senders = [
+            WebhookSender(Counting(engine), http=None, url=None, secret=None,
+                          clock=SystemClock(), metrics=WebhookMetrics(CollectorRegistry()))
+            for engine in (one, two, three) * 4
+        ]
+        draining = [asyncio.create_task(drain(sender)) for sender in senders]
+        try:
+            await asyncio.gather(*(add(engine, n * 1000)
+                                   for n, engine in enumerate((one, two, three) * 3)))
+        finally:
+            adding = False
+        await asyncio.gather(*draining)
+        async with one.connect() as conn:
+            left = (await conn.execute(text("SELECT COUNT(*) FROM webhook_outbox"))).scalar()
+    assert left == 0
+    assert len(sent) == len(set(sent)) == 9 * 150

@@ -23,7 +23,8 @@
      APPS_FILE of 100 WeChat apps.
 2. Log 10,000 users in once through the service, the login floor, the JWT-mode service, ``big``
    and ``apps100`` (each user to one app): every later login is a returning user's; the tokens
-   are kept for the ``/me`` runs.
+   are kept for the ``/me`` runs. Then wait until the services' webhook senders have sent
+   those new users' ``user.created`` messages: the first runs would measure the drain.
 3. Redis bytes per added session: ``INFO memory`` before and after 30,000 more logins (or 45 s)
    of the users who already hold a session (a user's own key: the session store's contract test).
 4. The groups of runs (``PLAN``), each in ABBA order over ``rounds`` (A B … B A): per path the
@@ -56,12 +57,14 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import closing, contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from urllib.parse import unquote, urlsplit
 
 import jwt
+import pymysql
 import redis
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -260,6 +263,7 @@ class Stack:
     addresses: str = ""
     """The file of client addresses (``X-Forwarded-For``) for the services behind a proxy."""
     log_files: dict[str, str] = dataclasses.field(default_factory=dict)
+    database_url: str = ""
 
 
 def machine() -> str:
@@ -364,7 +368,7 @@ def start_stack(processes: Processes, options: Options, roles: set[str]) -> Stac
         wait_until_serving(role, process, processes, port, health_path=health)
     return Stack(redis_urls["redis"], sim_urls, services, floors, redis_urls.get("big"),
                  str(addresses), {role: str(processes.directory / f"{role}.log")
-                                  for role in services})
+                                  for role in services}, mariadb.url)
 
 
 def _sim_calls(url: str) -> int:
@@ -775,6 +779,35 @@ def set_up_logins(stack: Stack, options: Options, processes: Processes) -> dict[
     return tokens
 
 
+def wait_for_the_outbox(stack: Stack, *, limit: float = 300.0) -> str:
+    """Wait until the services' webhook senders have sent the set-up's messages (each new
+    user's ``user.created``, tens of thousands): draining them loads MariaDB and every service
+    for a minute, and the first runs measured that (their logins cost up to 1.5× the later
+    runs', the floor's too). A deployment in service has no such backlog."""
+    url = urlsplit(stack.database_url)
+    started = time.monotonic()
+    first = None
+    with closing(pymysql.connect(
+        host=url.hostname, port=url.port, user=unquote(url.username or ""),
+        password=unquote(url.password or ""), database=url.path.lstrip("/"), autocommit=True,
+    )) as conn:
+        while True:
+            with conn.cursor() as cursor:
+                cursor.execute("SELECT COUNT(*) FROM webhook_outbox")
+                (left,) = cursor.fetchone()
+            first = left if first is None else first
+            if left == 0:
+                break
+            if time.monotonic() - started > limit:
+                raise BenchError(f"the webhook outbox still holds {left:,} messages after "
+                                 f"{limit:.0f} s")
+            time.sleep(0.5)
+    line = (f"webhook outbox: {first:,} messages of the set-up's new users sent in "
+            f"{time.monotonic() - started:.0f} s, before the runs")
+    print(f"  {line}", flush=True)
+    return line
+
+
 def bench(options: Options) -> str:
     if shutil.which("wrk") is None:
         raise BenchError("wrk is not installed (make bench installs it: apt-get install wrk)")
@@ -797,6 +830,7 @@ def bench(options: Options) -> str:
             if stack.big_redis_url is not None:
                 notes.append(fill_big_redis(stack, options))
             tokens = set_up_logins(stack, options, processes)
+            notes.append(wait_for_the_outbox(stack))
             if options.hold > 0:
                 hold(stack, tokens, options.hold)
                 return "held"

@@ -902,7 +902,7 @@ def log_problems(log_files: dict[str, str], examples: int = 5) -> list[str]:
                 elif b'"level":"WARNING"' in line or b'"level":"ERROR"' in line:
                     count += 1
                     if len(warnings) < examples:
-                        warnings.append(line.decode(errors="replace").strip()[:400])
+                        warnings.append(_shown(line))
         startup = ("development_session_secret", "wechat_simulator", "development_signing_key")
         shown = [w for w in warnings if not any(event in w for event in startup)]
         if statuses or shown:
@@ -910,6 +910,19 @@ def log_problems(log_files: dict[str, str], examples: int = 5) -> list[str]:
                          f"{dict(statuses)}")
             found += [f"  {line}" for line in shown]
     return found
+
+
+def _shown(line: bytes) -> str:
+    """A log line's start, and its exception's last words (the error, and the statement of
+    a database's), which a cut line would lose."""
+    text = line.decode(errors="replace").strip()
+    try:
+        exception = json.loads(text).get("exception") or ""
+    except (ValueError, AttributeError):
+        exception = ""
+    said = [part.strip() for part in exception.splitlines() if part.strip()
+            and not part.startswith(("(Background on this error", "[SQL parameters"))]
+    return text[:300] + (f" … {' '.join(said[-2:])[:400]}" if said else "")
 
 
 def log_notes(logged: dict[str, int]) -> list[str]:

@@ -77,6 +77,22 @@ user_identities = Table(
 )
 """Unique by (platform, appid, openid): its primary key (0003)."""
 
+unionid_users = Table(
+    "unionid_users",
+    metadata,
+    Column("platform", String(16), nullable=False),
+    Column("unionid", String(64), nullable=False),
+    Column("user_id", Id, ForeignKey("users.id"), nullable=False),
+    PrimaryKeyConstraint("platform", "unionid"),
+    Index("ix_unionid_users_user_id", "user_id"),
+    **MYSQL_TABLE_OPTIONS,
+)
+"""The user created for a (platform, unionid) (0005): inserted in the transaction that creates
+the user and its first identity, so two first logins of one unionid on two apps of a platform
+(two identities) collide on its primary key instead of making two users; the loser rolls back
+and joins the winner's user. Logins find users through ``user_identities``, not here (users of
+before 0005 have no row); a deleted account's rows go with its identities."""
+
 account_events = Table(
     "account_events",
     metadata,

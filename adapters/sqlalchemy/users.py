@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.util import greenlet_spawn
 
 from adapters.sqlalchemy.revision import SchemaCheck
-from adapters.sqlalchemy.tables import user_identities, users
+from adapters.sqlalchemy.tables import unionid_users, user_identities, users
 from domain.accounts import ACTIVE
 from domain.entities import Identity, User
 from domain.errors import StoreUnavailable
@@ -63,6 +63,9 @@ _NEW_IDENTITY = insert(user_identities).values(
     platform=_PLATFORM, appid=_APPID, openid=_OPENID, user_id=USER_ID, unionid=_UNIONID,
     created_at=AT, last_login_at=AT,
 )
+_CLAIM_UNIONID = insert(unionid_users).values(
+    platform=_PLATFORM, unionid=_UNIONID, user_id=USER_ID
+)
 _DROP_USER = delete(users).where(u.id == USER_ID)
 _SELECT_USER = select(u.id, u.created_at, u.status).where(u.id == USER_ID)
 _SELECT_IDENTITIES = select(i.platform, i.appid, i.openid, i.unionid).where(i.user_id == USER_ID)
@@ -88,6 +91,12 @@ class SqlAlchemyUserRepository(UserRepository):
       else a new user is inserted. Then the identity is inserted; when that finds the identity
       taken (a concurrent first login won), the new user is deleted again and the call looks
       once more, finding the winner's row: only the inserting call reports ``created``.
+    - A new user for a ``unionid`` is inserted with its claim on the unionid (``unionid_users``)
+      and its identity in one transaction (``BEGIN``, three ``INSERT``s, ``COMMIT``): a
+      simultaneous first login of the unionid on another app of the platform (another identity)
+      collides on the claim's primary key (MariaDB and PostgreSQL hold its ``INSERT`` until the
+      first transaction ends, SQLite lets one writer in at a time), rolls its own user back and
+      looks once more, finding the winner's identity to join.
 
     On MySQL and MariaDB a returning identity's login (the common case) is one round trip: a
     multi-table ``UPDATE`` and a ``SELECT`` sent together on the driver's own cursor, out of
@@ -102,8 +111,7 @@ class SqlAlchemyUserRepository(UserRepository):
 
     One ambiguity remains, as with any request whose answer is lost: a first login whose
     statement the server ran but whose answer never came created the user, and the next try
-    reports it as found. Two first logins of one unionid on two apps at the same moment may
-    make two users (each app's identity stays unique).
+    reports it as found.
     """
 
     def __init__(self, engine: AsyncEngine, *, timeout: float = 1.5) -> None:
@@ -218,10 +226,10 @@ async def _login(conn: AsyncConnection, params: dict[str, object]) -> Stored:
 
 async def _new_identity(conn: AsyncConnection, params: dict[str, object]) -> Stored | None:
     """Insert the identity, for the user of its unionid or a new one; ``None`` if it was taken."""
-    row = None
     if params["unionid_arg"] is not None:
         row = (await conn.execute(_FIND_BY_UNIONID, params)).first()
-    if row is not None:
+        if row is None:
+            return await _new_user_of_unionid(conn, params)
         user_id, created_at, created, status = row.user_id, row.created_at, False, row.status
     else:
         inserted = await conn.execute(_NEW_USER, params)
@@ -236,6 +244,46 @@ async def _new_identity(conn: AsyncConnection, params: dict[str, object]) -> Sto
         return None
     assert isinstance(created_at, datetime)
     return user_id, created_at, created, status
+
+
+async def _new_user_of_unionid(
+    conn: AsyncConnection, params: dict[str, object]
+) -> Stored | None:
+    """A new user, its claim on the identity's unionid and the identity, in one transaction;
+    ``None`` (and nothing written) if a concurrent first login claimed the unionid or took the
+    identity first.
+
+    The connection autocommits, so the transaction is the database's own ``BEGIN`` and
+    ``COMMIT``, which SQLAlchemy does not track: a connection left inside it (an error other
+    than the expected conflict, or the deadline's cancellation) is invalidated, which closes it
+    and so rolls the transaction back, rather than returned to the pool in the middle of it.
+    """
+    try:
+        await conn.exec_driver_sql("BEGIN")
+        inserted = await conn.execute(_NEW_USER, params)
+        new_key = inserted.inserted_primary_key
+        assert new_key is not None
+        user_id = new_key[0]
+        await conn.execute(_CLAIM_UNIONID, {**params, "user_id": user_id})
+        await conn.execute(_NEW_IDENTITY, {**params, "user_id": user_id})
+        await conn.exec_driver_sql("COMMIT")
+    except IntegrityError:  # the unionid's claim, or the identity, was taken: the winner's
+        await _end(conn, "ROLLBACK")
+        return None
+    except BaseException:
+        await conn.invalidate()
+        raise
+    at = params["at"]
+    assert isinstance(at, datetime)
+    return user_id, at, True, ACTIVE
+
+
+async def _end(conn: AsyncConnection, statement: str) -> None:
+    try:
+        await conn.exec_driver_sql(statement)
+    except BaseException:
+        await conn.invalidate()
+        raise
 
 
 async def _get(conn: AsyncConnection, user_id: int) -> User | None:

@@ -1,9 +1,10 @@
-"""Simultaneous first logins of one openid create one user, and only one call says it created it."""
+"""Simultaneous first logins of one openid create one user, and only one call says it created it;
+so do simultaneous first logins of one unionid on several apps of a platform (several openids)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.memory.users import InMemoryUserRepository
 from adapters.sqlalchemy.engine import open_engine
 from adapters.sqlalchemy.migrate import upgrade_to_head
-from adapters.sqlalchemy.tables import user_identities, users
+from adapters.sqlalchemy.tables import user_identities, users, webhook_outbox
 from adapters.sqlalchemy.users import SqlAlchemyUserRepository
 from domain.entities import Identity, User
 from tests.fakes import FakeClock
@@ -39,6 +40,20 @@ class InsertCounter:
 
     def count(self) -> int:
         return self.inserts
+
+
+class UserInsertCounter:
+    """Counts the ``INSERT INTO users`` statements sent: more than one for a unionid shows that
+    its first logins raced to create its user (the losers' inserts are rolled back)."""
+
+    def __init__(self, engines: list[AsyncEngine]) -> None:
+        self.inserts = 0
+        for engine in engines:
+            event.listen(engine.sync_engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, *args: Any) -> None:
+        statement: str = args[2]
+        self.inserts += statement.lstrip().upper().startswith("INSERT INTO USERS ")
 
 
 async def warm_up(engine: AsyncEngine, connections: int) -> None:
@@ -146,3 +161,82 @@ async def test_fifty_simultaneous_first_logins_in_memory_create_one_user(clock: 
     )
 
     assert_one_user_created(results)
+
+
+UNIONIDS = 20
+APPS = 5
+"""Each unionid's first logins: twice on each of ``APPS`` apps of one platform, all at once."""
+
+
+async def count(engine: AsyncEngine, query: Any) -> int:
+    async with engine.connect() as connection:
+        return int((await connection.execute(query)).scalar_one())
+
+
+async def race_one_unionid(
+    repositories: list[SqlAlchemyUserRepository], unionid: str, clock: FakeClock
+) -> list[tuple[User, bool]]:
+    logins = [
+        Identity("wechat", f"wx-app-{n % APPS}", f"o-{unionid}-{n % APPS}", unionid)
+        for n in range(2 * APPS)
+    ]
+    return list(await asyncio.gather(*(
+        repositories[n % len(repositories)].get_or_create(identity, now=clock.now())
+        for n, identity in enumerate(logins)
+    )))
+
+
+@asynccontextmanager
+async def engines_on(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[list[AsyncEngine]]:
+    """A server's engine with 20 pooled connections; or, on SQLite, five engines on one file
+    (five worker processes of the service)."""
+    if backend == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'users.db'}"
+        await upgrade_to_head(url)
+        async with AsyncExitStack() as stack:
+            engines = [
+                await stack.enter_async_context(engine_at(url, pool_size=1)) for _ in range(5)
+            ]
+            yield engines
+        return
+    url = str(request.getfixturevalue(f"{backend}_url"))
+    async with engine_at(url, pool_size=20) as engine:
+        await warm_up(engine, 20)
+        yield [engine]
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "sqlite",
+        pytest.param("mariadb", marks=pytest.mark.integration),
+        pytest.param("postgres", marks=pytest.mark.integration),
+    ],
+)
+async def test_simultaneous_first_logins_of_one_unionid_on_several_apps_make_one_user(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
+) -> None:
+    async with engines_on(backend, request, tmp_path) as engines:
+        repositories = [SqlAlchemyUserRepository(engine) for engine in engines]
+        creations = UserInsertCounter(engines)
+        engine = engines[0]
+
+        raced = 0
+        for n in range(UNIONIDS):
+            before = creations.inserts
+            results = await race_one_unionid(repositories, f"u-race-{n}", clock)
+
+            assert_one_user_created(results)
+            raced += creations.inserts - before > 1
+
+        assert await count(engine, select(func.count()).select_from(users)) == UNIONIDS
+        assert await count(engine, select(func.count()).select_from(user_identities)) == (
+            UNIONIDS * APPS
+        )
+        created_messages = select(func.count()).select_from(webhook_outbox).where(
+            webhook_outbox.c.type == "user.created"
+        )
+        assert await count(engine, created_messages) == UNIONIDS
+        assert raced > 0, "no unionid's first logins raced to create its user: nothing was shown"

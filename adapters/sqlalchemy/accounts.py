@@ -4,9 +4,9 @@ Changes run in a transaction of their own (the engine's connections otherwise au
 statement): the user's row is locked, changed, and the event reporting the change (and its
 webhook message, see ``adapters.sqlalchemy.outbox``) is inserted before the commit.
 
-Closing an account deletes its identities (``user_identities``: openids and unionids) and its
-phone, so the same person's next login creates a new user; the ``users`` row stays, ``deleted``,
-for the events that name its id.
+Closing an account deletes its identities (``user_identities``: openids and unionids), its
+claims on unionids (``unionid_users``) and its phone, so the same person's next login creates a
+new user; the ``users`` row stays, ``deleted``, for the events that name its id.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.expression import ColumnElement
 
 from adapters.sqlalchemy.outbox import WebhookMessages
-from adapters.sqlalchemy.tables import account_events, user_identities, users
+from adapters.sqlalchemy.tables import account_events, unionid_users, user_identities, users
 from adapters.sqlalchemy.users import to_datetime, to_unix
 from domain.accounts import (
     DELETED,
@@ -103,6 +103,7 @@ class SqlAlchemyAccountStore(AccountStore, UserPhoneStore):
             if before is None or before.status == DELETED:
                 return before
             await conn.execute(delete(user_identities).where(_i.user_id == user_id))
+            await conn.execute(delete(unionid_users).where(unionid_users.c.user_id == user_id))
             await conn.execute(
                 update(users).where(users.c.id == user_id).values(
                     status=DELETED, phone=None, updated_at=to_datetime(event.at),

@@ -51,3 +51,21 @@ async def test_a_new_user_leaves_its_user_created_message_and_a_returning_one_no
     assert [(m.type, m.user_id, m.platform) for m in claimed] == [
         ("user.created", user.id, "wechat"), ("user.created", user.id + 1, "wechat")]
     assert await outbox.claim(now=time.time() + 1, lease=30, limit=10) == []  # leased
+
+
+async def test_a_deleted_users_unionid_makes_a_new_user_at_its_next_login(
+    engine: AsyncEngine,
+) -> None:
+    users = SqlAlchemyUserRepository(engine)
+    store = SqlAlchemyAccountStore(engine)
+    shop = replace(NEW, unionid="u-deleted")
+    staff = replace(shop, appid="wx-staff", openid="o-staff")
+    deleted, _ = await users.get_or_create(shop, now=time.time())
+    await store.erase(deleted.id, AccountEvent(type="deleted", at=time.time(), user_id=deleted.id))
+
+    again, created = await users.get_or_create(shop, now=time.time())
+    joined, joined_created = await users.get_or_create(staff, now=time.time())
+
+    assert (created, again.status) == (True, "active")
+    assert again.id != deleted.id
+    assert (joined.id, joined_created) == (again.id, False)

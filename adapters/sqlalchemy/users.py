@@ -220,7 +220,8 @@ async def _login(conn: AsyncConnection, params: dict[str, object]) -> Stored:
         stored = await _new_identity(conn, params)
         if stored is not None:
             return stored
-    # Only if the row kept vanishing between a failed insert and the next read.
+    # Only if the row kept vanishing between a failed insert and the next read (or a unionid's
+    # claim in unionid_users outlived its user's identities).
     raise StoreUnavailable()
 
 

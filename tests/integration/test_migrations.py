@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
@@ -19,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from adapters.sqlalchemy.engine import open_engine
 from adapters.sqlalchemy.migrate import ALEMBIC_INI, upgrade_to_head
 from adapters.sqlalchemy.tables import metadata
+from adapters.sqlalchemy.users import SqlAlchemyUserRepository
+from domain.entities import Identity
 from tests.fixtures.mariadb_server import MariaDBServer
 from tests.fixtures.postgres_server import PostgresServer
 
@@ -100,3 +103,57 @@ async def test_upgrading_twice_is_a_no_op(fresh_url: str) -> None:
         kept = (await connection.execute(text("SELECT id FROM users"))).scalars().all()
     assert version == [(head_revision(),)]
     assert kept == [7]
+
+
+def downgrade_to_0004(connection: Connection) -> None:
+    config = Config(str(ALEMBIC_INI))
+    config.attributes["connection"] = connection
+    command.downgrade(config, "0004")
+
+
+def tables_and_rows(connection: Connection) -> tuple[set[str], list[Any]]:
+    rows = connection.execute(
+        text("SELECT user_id, appid, openid, unionid FROM user_identities ORDER BY openid")
+    ).all()
+    return set(inspect(connection).get_table_names()), [tuple(row) for row in rows]
+
+
+async def test_0005_downgrades_to_0004_keeping_every_user_and_upgrades_again(
+    fresh_url: str,
+) -> None:
+    await upgrade_to_head(fresh_url)
+    shop, staff = (Identity("wechat", app, f"o-{app}", "u-1") for app in ("wx-shop", "wx-staff"))
+    async with asynccontextmanager(open_engine)(fresh_url) as engine:
+        repository = SqlAlchemyUserRepository(engine)
+        user, _ = await repository.get_or_create(shop, now=1_800_000_000)
+        await repository.get_or_create(staff, now=1_800_000_001)
+    async with connected(fresh_url) as connection:
+        tables, at_head = await connection.run_sync(tables_and_rows)
+        claims = (await connection.execute(text("SELECT * FROM unionid_users"))).all()
+    assert "unionid_users" in tables
+    assert [tuple(row) for row in claims] == [("wechat", "u-1", user.id)]
+
+    async with (
+        asynccontextmanager(open_engine)(fresh_url, autocommit=False) as engine,
+        engine.begin() as connection,
+    ):
+        await connection.run_sync(downgrade_to_0004)
+    async with connected(fresh_url) as connection:
+        tables, at_0004 = await connection.run_sync(tables_and_rows)
+        version = (await connection.execute(text("SELECT version_num FROM alembic_version"))).all()
+    assert "unionid_users" not in tables
+    assert version == [("0004",)]
+    assert at_0004 == at_head == [
+        (user.id, "wx-shop", "o-wx-shop", "u-1"), (user.id, "wx-staff", "o-wx-staff", "u-1")]
+
+    await upgrade_to_head(fresh_url)
+    async with asynccontextmanager(open_engine)(fresh_url) as engine:
+        repository = SqlAlchemyUserRepository(engine)
+        assert await repository.get_or_create(shop, now=1_800_000_002) == (user, False)
+        other, created = await repository.get_or_create(
+            Identity("wechat", "wx-shop", "o-other", "u-2"), now=1_800_000_003
+        )
+        async with engine.connect() as connection:
+            assert await connection.run_sync(differences_from_the_code) == []
+    assert created is True
+    assert other.id != user.id

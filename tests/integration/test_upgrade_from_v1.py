@@ -112,13 +112,16 @@ async def test_every_user_id_phone_and_token_of_v1_survives_the_upgrade(
             assert await repository.identities(user_id) == [identity]
             user, created = await repository.get_or_create(identity, now=clock.now())
             assert (user.id, created) == (user_id, False)
-        # A new app of the same platform with alice's unionid finds alice; a new user is new.
+        # A new app of the same platform with alice's unionid finds alice; a new user is new,
+        # and claims its unionid (0005) for the platform's other apps.
         staff = Identity("wechat", "wx-staff", "o-alice-staff", "u-alice")
         assert (await repository.get_or_create(staff, now=clock.now()))[0].id == 1
         dave, created = await repository.get_or_create(
-            Identity("wechat", APPID, "o-dave"), now=clock.now()
+            Identity("wechat", APPID, "o-dave", "u-dave"), now=clock.now()
         )
         assert (dave.id, created) == (4, True)
+        dave_staff = Identity("wechat", "wx-staff", "o-dave-staff", "u-dave")
+        assert await repository.get_or_create(dave_staff, now=clock.now()) == (dave, False)
 
     # The 2.0 service, with a SESSION_SECRET 0.1.0 never had and the same WeChat app.
     env = {"REDIS_URL": redis_url, "DATABASE_URL": v1_url, "WECHAT_APPID": APPID,

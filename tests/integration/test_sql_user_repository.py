@@ -10,11 +10,11 @@ from pathlib import Path
 
 import aiomysql
 import pytest
-from sqlalchemy import Row, select, text
+from sqlalchemy import Row, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sqlalchemy.engine import STATEMENT_TIMEOUT_SECONDS, open_engine
-from adapters.sqlalchemy.tables import users
+from adapters.sqlalchemy.tables import unionid_users, users
 from adapters.sqlalchemy.users import SqlAlchemyUserRepository
 from domain.entities import Identity
 from domain.errors import StoreUnavailable
@@ -253,3 +253,45 @@ async def test_the_server_limits_the_statements_of_the_service_but_not_of_migrat
     assert STATEMENT_TIMEOUT_SECONDS == 2
     assert await settings(STATEMENT_TIMEOUT_SECONDS) == limited
     assert await settings(None) != limited
+
+
+@pytest.mark.parametrize("backend", SERVERS)
+async def test_a_new_user_whose_transaction_fails_leaves_nothing_and_no_connection_inside_it(
+    backend: str, request: pytest.FixtureRequest, clock: FakeClock
+) -> None:
+    # Another transaction holds the unionid's claim past the server's lock timeout (1 s here):
+    # the creating transaction fails half-way (a user inserted), not on the expected conflict.
+    url = server_of(backend, request).url
+    engine_at = asynccontextmanager(open_engine)
+    async with (
+        engine_at(url, pool_size=1, statement_timeout=1) as engine,
+        engine_at(url, autocommit=False) as other,
+    ):
+        repository = SqlAlchemyUserRepository(engine, timeout=10)
+        async with other.connect() as holder:
+            inserted = await holder.execute(insert(users).values(
+                created_at=utc(clock.now()), updated_at=utc(clock.now()),
+                last_login_at=utc(clock.now()),
+            ))
+            assert inserted.inserted_primary_key is not None
+            await holder.execute(insert(unionid_users).values(
+                platform="wechat", unionid="u-held", user_id=inserted.inserted_primary_key[0],
+            ))
+            with pytest.raises(StoreUnavailable):
+                await repository.get_or_create(
+                    Identity("wechat", "wx-shop", "o-held", "u-held"), now=clock.now()
+                )
+            await holder.rollback()
+
+        # The pool's one connection was closed, not pooled inside the failed transaction: the
+        # next login commits its user alone, and the failed one's user is gone.
+        user, created = await repository.get_or_create(
+            Identity("wechat", "wx-shop", "o-next", "u-next"), now=clock.now()
+        )
+        async with other.connect() as reader:
+            ids = (await reader.execute(select(users.c.id))).scalars().all()
+            claims = (await reader.execute(select(func.count()).select_from(unionid_users)))
+
+        assert created is True
+        assert ids == [user.id]
+        assert claims.scalar_one() == 1

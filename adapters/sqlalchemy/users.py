@@ -8,14 +8,14 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.util import greenlet_spawn
 
 from adapters.sqlalchemy.revision import SchemaCheck
 from adapters.sqlalchemy.tables import unionid_users, user_identities, users
-from domain.accounts import ACTIVE
+from domain.accounts import ACTIVE, DELETED
 from domain.entities import Identity, User
 from domain.errors import StoreUnavailable
 from domain.ports import UserRepository
@@ -65,6 +65,12 @@ _NEW_IDENTITY = insert(user_identities).values(
 )
 _CLAIM_UNIONID = insert(unionid_users).values(
     platform=_PLATFORM, unionid=_UNIONID, user_id=USER_ID
+)
+# A deleted user's claim: what an erasure by a version before 0005 (still serving during a rolling
+# update once the migration ran) leaves behind; its identities are gone, so no login could join.
+_RELEASE_DELETED_USERS_CLAIM = delete(unionid_users).where(
+    (unionid_users.c.platform == _PLATFORM) & (unionid_users.c.unionid == _UNIONID)
+    & exists().where((u.id == unionid_users.c.user_id) & (u.status == DELETED))
 )
 _DROP_USER = delete(users).where(u.id == USER_ID)
 _SELECT_USER = select(u.id, u.created_at, u.status).where(u.id == USER_ID)
@@ -221,7 +227,7 @@ async def _login(conn: AsyncConnection, params: dict[str, object]) -> Stored:
         if stored is not None:
             return stored
     # Only if the row kept vanishing between a failed insert and the next read (or a unionid's
-    # claim in unionid_users outlived its user's identities).
+    # claim in unionid_users outlived the identities of a user that is not deleted).
     raise StoreUnavailable()
 
 
@@ -251,8 +257,8 @@ async def _new_user_of_unionid(
     conn: AsyncConnection, params: dict[str, object]
 ) -> Stored | None:
     """A new user, its claim on the identity's unionid and the identity, in one transaction;
-    ``None`` (and nothing written) if a concurrent first login claimed the unionid or took the
-    identity first.
+    ``None`` (and nothing written but the release of a deleted user's claim) if a concurrent
+    first login claimed the unionid or took the identity first.
 
     The connection autocommits, so the transaction is the database's own ``BEGIN`` and
     ``COMMIT``, which SQLAlchemy does not track: a connection left inside it (an error other
@@ -270,6 +276,9 @@ async def _new_user_of_unionid(
         await conn.exec_driver_sql("COMMIT")
     except IntegrityError:  # the unionid's claim, or the identity, was taken: the winner's
         await _end(conn, "ROLLBACK")
+        # Unless the claim is a deleted user's (no identity left to join, every later try would
+        # lose to it): released, so the next round creates the user. A deleted user stays deleted.
+        await conn.execute(_RELEASE_DELETED_USERS_CLAIM, params)
         return None
     except BaseException:
         await conn.invalidate()

@@ -7,10 +7,13 @@ import time
 from dataclasses import replace
 
 import pytest
+from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sqlalchemy.accounts import SqlAlchemyAccountStore
 from adapters.sqlalchemy.outbox import SqlAlchemyOutbox
+from adapters.sqlalchemy.tables import user_identities
+from adapters.sqlalchemy.tables import users as users_table
 from adapters.sqlalchemy.users import SqlAlchemyUserRepository
 from domain.accounts import AccountEvent, Origin
 from domain.entities import Identity
@@ -69,3 +72,27 @@ async def test_a_deleted_users_unionid_makes_a_new_user_at_its_next_login(
     assert (created, again.status) == (True, "active")
     assert again.id != deleted.id
     assert (joined.id, joined_created) == (again.id, False)
+
+
+async def test_a_unionid_claimed_by_a_user_deleted_before_0005s_code_makes_a_new_user(
+    engine: AsyncEngine,
+) -> None:
+    # During a rolling update the migration has run and the previous version still serves: its
+    # erasure deletes the identities and marks the user deleted, but knows nothing of the claim.
+    users = SqlAlchemyUserRepository(engine)
+    shop = replace(NEW, unionid="u-left-claimed")
+    staff = replace(shop, appid="wx-staff", openid="o-staff")
+    deleted, _ = await users.get_or_create(shop, now=time.time())
+    async with engine.connect() as conn:
+        await conn.execute(delete(user_identities).where(user_identities.c.user_id == deleted.id))
+        await conn.execute(
+            update(users_table).where(users_table.c.id == deleted.id).values(status="deleted")
+        )
+
+    again, created = await users.get_or_create(shop, now=time.time())
+    joined, joined_created = await users.get_or_create(staff, now=time.time())
+
+    assert (created, again.status) == (True, "active")
+    assert again.id != deleted.id
+    assert (joined.id, joined_created) == (again.id, False)
+    assert await users.get(deleted.id) == replace(deleted, status="deleted")

@@ -48,7 +48,7 @@ _FIND = (
 _FIND_BY_UNIONID = (
     select(i.user_id, u.created_at, u.status)
     .join_from(user_identities, users, u.id == i.user_id)
-    .where((i.platform == _PLATFORM) & (i.unionid == _UNIONID))
+    .where((i.platform == _PLATFORM) & (i.unionid == _UNIONID) & (u.status != DELETED))
     .order_by(i.user_id)
     .limit(1)
 )
@@ -73,6 +73,7 @@ _RELEASE_DELETED_USERS_CLAIM = delete(unionid_users).where(
     & exists().where((u.id == unionid_users.c.user_id) & (u.status == DELETED))
 )
 _DROP_USER = delete(users).where(u.id == USER_ID)
+_DROP_STRAY_IDENTITY = delete(user_identities).where(_THIS_IDENTITY & (i.user_id == USER_ID))
 _SELECT_USER = select(u.id, u.created_at, u.status).where(u.id == USER_ID)
 _SELECT_IDENTITIES = select(i.platform, i.appid, i.openid, i.unionid).where(i.user_id == USER_ID)
 # MySQL and MariaDB: a returning identity's login on the driver's own cursor (see
@@ -103,6 +104,9 @@ class SqlAlchemyUserRepository(UserRepository):
       collides on the claim's primary key (MariaDB and PostgreSQL hold its ``INSERT`` until the
       first transaction ends, SQLite lets one writer in at a time), rolls its own user back and
       looks once more, finding the winner's identity to join.
+    - A deleted user is never joined nor logged in: a first login that joined a user while its
+      account was being deleted leaves its identity on the deleted user, and that identity's
+      next login removes it and is a first login again.
 
     On MySQL and MariaDB a returning identity's login (the common case) is one round trip: a
     multi-table ``UPDATE`` and a ``SELECT`` sent together on the driver's own cursor, out of
@@ -138,7 +142,7 @@ class SqlAlchemyUserRepository(UserRepository):
                 stored = await self._returning_on_driver(
                     (params["at"], params["at"], identity.unionid, *key, *key)
                 )
-            if stored is None:
+            if stored is None or stored[3] == DELETED:
                 stored = await self._run(_login, params)
         user_id, created_at, created, status = stored
         return User(id=user_id, created_at=to_unix(created_at), status=status), created
@@ -219,6 +223,12 @@ its status (a banned user's login is refused)."""
 async def _login(conn: AsyncConnection, params: dict[str, object]) -> Stored:
     for _ in range(RACE_ROUNDS):
         row = (await conn.execute(_FIND, params)).first()
+        if row is not None and row.status == DELETED:
+            # Only a first login that joined the user as its account was being deleted leaves an
+            # identity on a deleted user (its insert waited for the deletion's lock): it goes, and
+            # this login is a first one again.
+            await conn.execute(_DROP_STRAY_IDENTITY, {**params, "user_id": row.user_id})
+            continue
         if row is not None:
             await conn.execute(_TOUCH_IDENTITY, params)
             await conn.execute(_TOUCH_USER, {**params, "user_id": row.user_id})

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import delete, update
+from sqlalchemy import delete, insert, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sqlalchemy.accounts import SqlAlchemyAccountStore
@@ -95,4 +96,36 @@ async def test_a_unionid_claimed_by_a_user_deleted_before_0005s_code_makes_a_new
     assert (created, again.status) == (True, "active")
     assert again.id != deleted.id
     assert (joined.id, joined_created) == (again.id, False)
+    assert await users.get(deleted.id) == replace(deleted, status="deleted")
+
+
+async def test_an_identity_left_on_a_deleted_user_by_a_racing_login_never_logs_it_in(
+    engine: AsyncEngine,
+) -> None:
+    # A first login on a new app that found the user by its unionid just before the account was
+    # deleted inserts its identity just after (the identity's foreign key waited for the
+    # deletion's lock): the identity points at the deleted user.
+    users = SqlAlchemyUserRepository(engine)
+    store = SqlAlchemyAccountStore(engine)
+    shop = replace(NEW, unionid="u-raced")
+    staff = replace(shop, appid="wx-staff", openid="o-staff")
+    office = replace(shop, appid="wx-office", openid="o-office")
+    deleted, _ = await users.get_or_create(shop, now=time.time())
+    await store.erase(deleted.id, AccountEvent(type="deleted", at=time.time(), user_id=deleted.id))
+    async with engine.connect() as conn:
+        await conn.execute(insert(user_identities).values(
+            platform=staff.platform, appid=staff.appid, openid=staff.openid,
+            unionid=staff.unionid, user_id=deleted.id,
+            created_at=datetime.now(UTC).replace(tzinfo=None),
+            last_login_at=datetime.now(UTC).replace(tzinfo=None),
+        ))
+
+    # Another app's first login does not join the deleted user...
+    joined, joined_created = await users.get_or_create(office, now=time.time())
+    # ...and the stray identity's own login leaves it for that new user.
+    again, created = await users.get_or_create(staff, now=time.time())
+
+    assert (joined_created, joined.status) == (True, "active")
+    assert joined.id != deleted.id
+    assert (again.id, created, again.status) == (joined.id, False, "active")
     assert await users.get(deleted.id) == replace(deleted, status="deleted")

@@ -9,6 +9,7 @@ import secrets
 from dataclasses import dataclass, field, replace
 
 from adapters.memory.expiring import ExpiringDict
+from adapters.token_calls import TokenCallsById
 from domain.accounts import SessionInfo
 from domain.code_exchange import CODE_LIFETIME_SECONDS
 from domain.entities import LoginSession
@@ -30,7 +31,7 @@ class _Session:
     user_agent: str | None = None
 
 
-class InMemorySessionStore(SessionStore):
+class InMemorySessionStore(TokenCallsById, SessionStore):
     """``SessionStore`` in dicts. Tokens are 256 random bits; only their HMAC under
     ``session_secret`` is kept, as the session's id (URL-safe base64). A user's entry (its
     ``session_key`` and its sessions) lives as long as its longest-lived session. Codes' results
@@ -66,15 +67,6 @@ class InMemorySessionStore(SessionStore):
     def session_id(self, token: str) -> str:
         digest = hmac.digest(self._secret, token.encode(), hashlib.sha256)
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-
-    async def get(self, token: str) -> LoginSession | None:
-        return await self.get_by_id(self.session_id(token))
-
-    async def extend(self, token: str, expires_at: float) -> None:
-        await self.extend_by_id(self.session_id(token), expires_at)
-
-    async def logout(self, token: str, *, everywhere: bool) -> int | None:
-        return await self.logout_by_id(self.session_id(token), everywhere=everywhere)
 
     async def get_by_id(self, session_id: str) -> LoginSession | None:
         stored = self._sessions.get(session_id)

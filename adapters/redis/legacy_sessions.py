@@ -55,6 +55,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from adapters.redis.client import RedisClient, store_errors, to_ms
 from adapters.redis.scripts import Script
+from adapters.token_calls import TokenCallsById
 from domain.accounts import SessionInfo
 from domain.entities import LoginSession
 from domain.ports import NewLogin, SessionStore
@@ -311,7 +312,7 @@ class LegacySessionReader:
         return user_id, base64.urlsafe_b64decode(match[2] + "=")
 
 
-class LegacyAwareSessionStore(SessionStore):
+class LegacyAwareSessionStore(TokenCallsById, SessionStore):
     """The current store, and 0.1.0's sessions beside it (see the module's docstring)."""
 
     def __init__(self, current: SessionStore, legacy: LegacySessionReader) -> None:
@@ -323,21 +324,6 @@ class LegacyAwareSessionStore(SessionStore):
 
     def session_id(self, token: str) -> str | None:
         return self._current.session_id(token) or self._legacy.session_id(token)
-
-    async def get(self, token: str) -> LoginSession | None:
-        session_id = self.session_id(token)
-        return None if session_id is None else await self.get_by_id(session_id)
-
-    async def extend(self, token: str, expires_at: float) -> None:
-        session_id = self.session_id(token)
-        if session_id is not None:
-            await self.extend_by_id(session_id, expires_at)
-
-    async def logout(self, token: str, *, everywhere: bool) -> int | None:
-        session_id = self.session_id(token)
-        if session_id is None:
-            return None
-        return await self.logout_by_id(session_id, everywhere=everywhere)
 
     async def get_by_id(self, session_id: str) -> LoginSession | None:
         if session_id.startswith(ID_PREFIX):

@@ -75,6 +75,7 @@ from redis.asyncio.cluster import RedisCluster
 from adapters.redis.client import RedisClient, store_errors, to_ms
 from adapters.redis.code_exchange import RedisCodeExchangeRegistry, done_value, ttl_ms
 from adapters.redis.scripts import Script
+from adapters.token_calls import TokenCallsById
 from domain.accounts import SessionInfo
 from domain.code_exchange import CODE_LIFETIME_SECONDS
 from domain.entities import LoginSession
@@ -256,7 +257,7 @@ class _Stored(NamedTuple):
     origin: int
 
 
-class RedisSessionStore(SessionStore):
+class RedisSessionStore(TokenCallsById, SessionStore):
     """``SessionStore`` on Redis (see the module's docstring for the layout)."""
 
     def __init__(
@@ -310,21 +311,6 @@ class RedisSessionStore(SessionStore):
         if not dot or _decode(route, _ROUTE) is None:
             return None
         return route + _b64(self._field(token))
-
-    async def get(self, token: str) -> LoginSession | None:
-        session_id = self.session_id(token)
-        return None if session_id is None else await self.get_by_id(session_id)
-
-    async def extend(self, token: str, expires_at: float) -> None:
-        session_id = self.session_id(token)
-        if session_id is not None:
-            await self.extend_by_id(session_id, expires_at)
-
-    async def logout(self, token: str, *, everywhere: bool) -> int | None:
-        session_id = self.session_id(token)
-        if session_id is None:
-            return None
-        return await self.logout_by_id(session_id, everywhere=everywhere)
 
     async def get_by_id(self, session_id: str) -> LoginSession | None:
         located = self._locate(session_id)

@@ -24,6 +24,8 @@ NOT_PORTS = {
     # Release 0.1.0's sessions: LegacyAwareSessionStore serves them through the SessionStore port.
     "adapters.redis.legacy_sessions.LegacySessionReader",
     "adapters.redis.pool.BoundedPool",
+    # A session store's token calls, each by the token's session id: mixed into the stores.
+    "adapters.token_calls.TokenCallsById",
     "adapters.sqlalchemy.outbox.WebhookMessages",  # a helper on the account store's connection
     # Webhook delivery: background machinery of the adapters, no use case drives it.
     "adapters.sqlalchemy.outbox.SqlAlchemyOutbox",
